@@ -41,6 +41,12 @@ export type SyncResult =
       readonly retryAfterMs?: number;
       /** The command may or may not have taken effect (a `once` command whose reply was lost). */
       readonly outcomeUnknown?: boolean;
+      /**
+       * The target as a whole is unreachable (server down, not connected): the action is
+       * held and retried without counting against its attempts, so an outage of hours
+       * never parks work that will succeed once the target is back.
+       */
+      readonly targetDown?: boolean;
     };
 
 /** One line of a preflight check (`perkbridge check`). */
