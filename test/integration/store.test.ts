@@ -1,0 +1,436 @@
+import { spawnSync } from "node:child_process";
+import { copyFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Low } from "lowdb";
+import { afterEach, describe, expect, it } from "vitest";
+import { PerkbridgeError } from "../../src/core/errors.js";
+import { createStore, DEFAULT_RETENTION_MS } from "../../src/daemon/store/create-store.js";
+import type { Store } from "../../src/daemon/store/create-store.js";
+import { createDurableFileAdapter, StateCorruptError } from "../../src/daemon/store/durable-file-adapter.js";
+import { fnv1a32, shardOf } from "../../src/daemon/store/shard-of.js";
+
+interface Member {
+  readonly name: string;
+  readonly n: number;
+}
+
+const dirs: string[] = [];
+const stores: Store[] = [];
+
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), "perkbridge-store-"));
+  dirs.push(d);
+  return d;
+}
+
+/** A store with one hot and one sharded collection, the way the daemon lays out state. */
+function makeStore(dir: string, now = (): number => Date.now()) {
+  const store = createStore({ dir, clock: { now } });
+  stores.push(store);
+  const inbox = store.collection<{ receivedAt: number }>("inbox");
+  const members = store.collection<Member>("members", { shards: 16 });
+  return { store, inbox, members };
+}
+
+async function readJson(file: string): Promise<{ entries: Record<string, unknown>; pass?: number }> {
+  return JSON.parse(await readFile(file, "utf8")) as { entries: Record<string, unknown>; pass?: number };
+}
+
+const shardFile = (dir: string, key: string): string => join(dir, "members", `${String(shardOf(key, 16)).padStart(2, "0")}.json`);
+
+async function openError(store: Store): Promise<PerkbridgeError> {
+  const error = await store.open().then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(PerkbridgeError);
+  return error as PerkbridgeError;
+}
+
+describe("shardOf", () => {
+  it.each([
+    ["", 0x811c9dc5],
+    ["a", 0xe40c292c],
+    ["foobar", 0xbf9cf968],
+  ])("FNV-1a of %j is the published value", (text, hash) => {
+    expect(fnv1a32(text)).toBe(hash);
+  });
+
+  it("maps a key into range", () => {
+    expect(shardOf("foobar", 256)).toBe(0xbf9cf968 % 256);
+  });
+});
+
+describe("durable file adapter under lowdb's Low", () => {
+  it("writes the file with mode 0600 and keeps the previous version as .bak", async () => {
+    const dir = await tempDir();
+    const file = join(dir, "plain.json");
+    const adapter = createDurableFileAdapter<{ v: number }>(file);
+    const db = new Low(adapter, { v: 0 });
+    db.data.v = 1;
+    await db.write();
+    db.data.v = 2;
+    await db.write();
+    expect(JSON.parse(await readFile(file, "utf8"))).toEqual({ v: 2 });
+    expect(JSON.parse(await readFile(adapter.backupFile, "utf8"))).toEqual({ v: 1 });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await readdir(dir)).sort()).toEqual(["plain.json", "plain.json.bak"]);
+    const again = new Low(createDurableFileAdapter<{ v: number }>(file), { v: 0 });
+    await again.read();
+    expect(again.data.v).toBe(2);
+  });
+});
+
+describe("store", () => {
+  it("keeps sets and deletes across close and open", async () => {
+    const dir = await tempDir();
+    const first = makeStore(dir);
+    await first.store.open();
+    first.inbox.set("evt_1", { receivedAt: 1 });
+    for (let i = 0; i < 50; i++) first.members.set(`mem_${i}`, { name: `m${i}`, n: i });
+    first.members.delete("mem_7");
+    // Keys are data, never object properties of ours.
+    first.inbox.set("__proto__", { receivedAt: 2 });
+    first.inbox.set("constructor", { receivedAt: 3 });
+    await first.store.commit();
+    await first.store.close();
+
+    const second = makeStore(dir);
+    const report = await second.store.open();
+    expect(report.entries).toBe(52);
+    expect(second.inbox.get("evt_1")).toEqual({ receivedAt: 1 });
+    expect(second.inbox.get("__proto__")).toEqual({ receivedAt: 2 });
+    expect(second.inbox.get("constructor")).toEqual({ receivedAt: 3 });
+    expect(second.inbox.size).toBe(3);
+    expect(second.members.size).toBe(49);
+    expect(second.members.has("mem_7")).toBe(false);
+    expect(second.members.get("mem_8")).toEqual({ name: "m8", n: 8 });
+    expect([...second.members.keys()].sort()).toEqual(
+      Array.from({ length: 50 }, (_, i) => `mem_${i}`).filter((k) => k !== "mem_7").sort(),
+    );
+  });
+
+  it("resolves commit() only once the change is in the file on disk", async () => {
+    const dir = await tempDir();
+    const { store, inbox } = makeStore(dir);
+    await store.open();
+    inbox.set("evt_1", { receivedAt: 1 });
+    await store.commit();
+    inbox.set("evt_2", { receivedAt: 2 });
+    expect((await readJson(join(dir, "inbox.json"))).entries).toEqual({ evt_1: { receivedAt: 1 } });
+    await store.commit();
+    expect((await readJson(join(dir, "inbox.json"))).entries).toEqual({ evt_1: { receivedAt: 1 }, evt_2: { receivedAt: 2 } });
+  });
+
+  it("writes 1000 changes and 1000 commits of one tick in one pass, one write per dirty file", async () => {
+    const dir = await tempDir();
+    const { store, inbox, members } = makeStore(dir);
+    await store.open();
+    const commits: Promise<void>[] = [];
+    for (let i = 0; i < 1000; i++) {
+      inbox.set(`evt_${i}`, { receivedAt: i });
+      commits.push(store.commit());
+    }
+    await Promise.all(commits);
+    expect(store.stats()).toMatchObject({ commits: 1000, passes: 1, filesWritten: 1 });
+
+    for (let i = 0; i < 1000; i++) members.set(`mem_${i}`, { name: "x", n: i });
+    await Promise.all([store.commit(), store.commit()]);
+    // 16 shards plus the journal of a pass that touches several files.
+    expect(store.stats()).toMatchObject({ commits: 1002, passes: 2, filesWritten: 1 + 16 + 1 });
+    expect(Object.keys((await readJson(join(dir, "inbox.json"))).entries)).toHaveLength(1000);
+  });
+
+  it("rewrites only the shard of a changed key", async () => {
+    const dir = await tempDir();
+    const { store, members } = makeStore(dir);
+    await store.open();
+    for (let i = 0; i < 200; i++) members.set(`mem_${i}`, { name: "x", n: i });
+    await store.commit();
+    const files = (await readdir(join(dir, "members"))).filter((f) => f.endsWith(".json"));
+    expect(files).toHaveLength(16);
+    const inodes = async (): Promise<Map<string, number>> =>
+      new Map(await Promise.all(files.map(async (f) => [f, (await stat(join(dir, "members", f))).ino] as const)));
+    const before = await inodes();
+
+    members.set("mem_3", { name: "changed", n: 3 });
+    await store.commit();
+    const after = await inodes();
+    const changed = files.filter((f) => before.get(f) !== after.get(f));
+    expect(changed.map((f) => join(dir, "members", f))).toEqual([shardFile(dir, "mem_3")]);
+    // The replaced version is the backup, and the rewrite is written by a single-file pass.
+    expect((await stat(`${shardFile(dir, "mem_3")}.bak`)).ino).toBe(before.get(changed[0] ?? ""));
+    expect(store.stats().filesWritten).toBe(16 + 1 + 1);
+  });
+
+  it("makes a commit requested during a running pass wait for the next pass", async () => {
+    const dir = await tempDir();
+    const { store, inbox } = makeStore(dir);
+    await store.open();
+    inbox.set("a", { receivedAt: 1 });
+    const first = store.commit();
+    // setImmediate callbacks run in order: the pass has started (and taken its snapshot) by now.
+    await new Promise((r) => setImmediate(r));
+    inbox.set("b", { receivedAt: 2 });
+    const second = store.commit();
+    await first;
+    expect((await readJson(join(dir, "inbox.json"))).entries).toEqual({ a: { receivedAt: 1 } });
+    await second;
+    expect((await readJson(join(dir, "inbox.json"))).entries).toEqual({ a: { receivedAt: 1 }, b: { receivedAt: 2 } });
+    expect(store.stats().passes).toBe(2);
+  });
+
+  it("writes each file of a pass as it was when the pass began, even when changed meanwhile", async () => {
+    const dir = await tempDir();
+    const { store, members } = makeStore(dir);
+    await store.open();
+    for (let i = 0; i < 100; i++) members.set(`mem_${i}`, { name: "first", n: i });
+    const first = store.commit();
+    await new Promise((r) => setImmediate(r)); // the pass is writing its journal: no shard written yet
+    members.set("mem_5", { name: "second", n: 5 });
+    members.delete("mem_6");
+    const second = store.commit();
+    await first;
+    expect((await readJson(shardFile(dir, "mem_5"))).entries["mem_5"]).toEqual({ name: "first", n: 5 });
+    expect((await readJson(shardFile(dir, "mem_6"))).entries["mem_6"]).toEqual({ name: "first", n: 6 });
+    await second;
+    expect((await readJson(shardFile(dir, "mem_5"))).entries["mem_5"]).toEqual({ name: "second", n: 5 });
+    expect((await readJson(shardFile(dir, "mem_6"))).entries["mem_6"]).toBeUndefined();
+  });
+
+  it("rejects a failed commit and writes its changes with the next one", async () => {
+    const dir = await tempDir();
+    const { store, inbox } = makeStore(dir);
+    await store.open();
+    inbox.set("bad", { receivedAt: 10n as unknown as number }); // JSON cannot hold a bigint
+    const error = await store.commit().then(() => undefined, (e: unknown) => e);
+    expect((error as PerkbridgeError).code).toBe("ERR_STATE_WRITE");
+    inbox.set("bad", { receivedAt: 10 });
+    await store.commit();
+    expect((await readJson(join(dir, "inbox.json"))).entries).toEqual({ bad: { receivedAt: 10 } });
+  });
+
+  it("applies the journal again when a pass over several files was cut short", async () => {
+    const dir = await tempDir();
+    const first = makeStore(dir);
+    await first.store.open();
+    first.inbox.set("evt_1", { receivedAt: 1 });
+    first.members.set("mem_1", { name: "old", n: 1 });
+    await first.store.commit();
+    first.inbox.set("evt_2", { receivedAt: 2 });
+    first.members.set("mem_1", { name: "new", n: 1 });
+    first.members.delete("gone");
+    await first.store.commit();
+    await first.store.close();
+    // As if the crash came after the inbox was renamed, before the member shard was.
+    await copyFile(`${shardFile(dir, "mem_1")}.bak`, shardFile(dir, "mem_1"));
+    expect((await readJson(shardFile(dir, "mem_1"))).entries["mem_1"]).toEqual({ name: "old", n: 1 });
+
+    const second = makeStore(dir);
+    const report = await second.store.open();
+    expect(report.replayedChanges).toBe(1);
+    expect(second.members.get("mem_1")).toEqual({ name: "new", n: 1 });
+    expect(second.inbox.has("evt_2")).toBe(true);
+    await second.store.close();
+    expect((await readJson(shardFile(dir, "mem_1"))).entries["mem_1"]).toEqual({ name: "new", n: 1 });
+
+    // A later single-file pass leaves the journal in place; it must not undo that pass on open.
+    const third = makeStore(dir);
+    await third.store.open();
+    third.members.set("mem_1", { name: "newest", n: 1 });
+    await third.store.commit();
+    await third.store.close();
+    const fourth = makeStore(dir);
+    expect((await fourth.store.open()).replayedChanges).toBe(0);
+    expect(fourth.members.get("mem_1")).toEqual({ name: "newest", n: 1 });
+  });
+
+  it("prunes entries older than the retention by the injected clock", async () => {
+    const dir = await tempDir();
+    let now = 1_000_000_000_000;
+    const { store, inbox } = makeStore(dir, () => now);
+    await store.open();
+    expect(store.retentionMs).toBe(DEFAULT_RETENTION_MS);
+    inbox.set("old", { receivedAt: now - DEFAULT_RETENTION_MS - 1 });
+    inbox.set("edge", { receivedAt: now - DEFAULT_RETENTION_MS });
+    inbox.set("new", { receivedAt: now });
+    expect(store.pruneByAge(inbox, (e) => e.receivedAt)).toBe(1);
+    expect([...inbox.keys()].sort()).toEqual(["edge", "new"]);
+    now += 1;
+    expect(store.pruneByAge(inbox, (e) => e.receivedAt)).toBe(1);
+    expect(store.pruneByAge(inbox, (e) => e.receivedAt, 0)).toBe(1);
+    expect(store.pruneByAge(inbox, () => undefined, 0)).toBe(0);
+    await store.commit();
+    expect((await readJson(join(dir, "inbox.json"))).entries).toEqual({});
+  });
+
+  it("refuses a second store on a locked directory, and allows it after close", async () => {
+    const dir = await tempDir();
+    const first = makeStore(dir);
+    await first.store.open();
+    const second = makeStore(dir);
+    const error = await openError(second.store);
+    expect(error.code).toBe("ERR_STATE_LOCKED");
+    expect(error.message).toContain(`state directory ${dir} is in use by another perkbridge (pid ${process.pid}). Stop it first, or point --config at another state.dir.`);
+    await first.store.close();
+    const third = makeStore(dir);
+    expect((await third.store.open()).tookOverStaleLock).toBeUndefined();
+  });
+
+  it("takes over the lock of a process that is gone, and reports it", async () => {
+    const dir = await tempDir();
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+    await writeFile(join(dir, "perkbridge.lock"), JSON.stringify({ pid: dead, processStartedAt: 1, hostname: "h", since: "x" }));
+    const { store } = makeStore(dir);
+    const report = await store.open();
+    expect(report.tookOverStaleLock?.holder?.pid).toBe(dead);
+    expect(JSON.parse(await readFile(join(dir, "perkbridge.lock"), "utf8"))).toMatchObject({ pid: process.pid });
+    await store.close();
+    await expect(stat(join(dir, "perkbridge.lock"))).rejects.toThrow(/ENOENT/);
+  });
+
+  it("takes over an unreadable lock file", async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, "perkbridge.lock"), "");
+    const { store } = makeStore(dir);
+    expect((await store.open()).tookOverStaleLock).toEqual({ holder: undefined });
+  });
+
+  describe("with a damaged file", () => {
+    /** Two commits, so that the shard of mem_1 has a good .bak. */
+    async function stateWithBackup(): Promise<{ dir: string; file: string }> {
+      const dir = await tempDir();
+      const { store, members } = makeStore(dir);
+      await store.open();
+      members.set("mem_1", { name: "a", n: 1 });
+      await store.commit();
+      members.set("mem_1", { name: "b", n: 1 });
+      await store.close();
+      return { dir, file: shardFile(dir, "mem_1") };
+    }
+
+    it.each([
+      ["garbage", async (file: string) => writeFile(file, "not json at all")],
+      ["truncated", async (file: string) => truncate(file, Math.floor((await stat(file)).size / 2))],
+      ["empty", async (file: string) => truncate(file, 0)],
+      ["of the wrong shape", async (file: string) => writeFile(file, "[1,2,3]")],
+    ])("stops open when a file is %s, naming it and its last good backup", async (_, damage) => {
+      const { dir, file } = await stateWithBackup();
+      await damage(file);
+      const damaged = await readFile(file);
+      const error = await openError(makeStore(dir).store);
+      expect(error).toBeInstanceOf(StateCorruptError);
+      expect(error.code).toBe("ERR_STATE_CORRUPT");
+      expect(error.message).toMatch(new RegExp(`^${escape(file)} is corrupt \\(.+\\)\\. The last good copy is ${escape(file)}\\.bak: inspect it and copy it over the corrupt file to recover, then start again\\.$`));
+      expect((error as StateCorruptError).backup).toBe(`${file}.bak`);
+      // Never replaced, and the lock is released: the same error again, not ERR_STATE_LOCKED.
+      expect(await readFile(file)).toEqual(damaged);
+      expect((await openError(makeStore(dir).store)).code).toBe("ERR_STATE_CORRUPT");
+      // Recovery as the message says.
+      await copyFile(`${file}.bak`, file);
+      const recovered = makeStore(dir);
+      await recovered.store.open();
+      expect(recovered.members.get("mem_1")).toEqual({ name: "a", n: 1 });
+    });
+
+    it("says so when there is no backup", async () => {
+      const dir = await tempDir();
+      await writeFile(join(dir, "inbox.json"), "{");
+      const error = await openError(makeStore(dir).store);
+      expect(error.code).toBe("ERR_STATE_CORRUPT");
+      expect(error.message).toContain(`${join(dir, "inbox.json")} is corrupt (`);
+      expect(error.message).toContain("There is no backup copy (inbox.json.bak does not exist)");
+      expect((error as StateCorruptError).backup).toBeUndefined();
+    });
+
+    it("says so when the backup is damaged too", async () => {
+      const { dir, file } = await stateWithBackup();
+      await writeFile(file, "x");
+      await writeFile(`${file}.bak`, "y");
+      const error = await openError(makeStore(dir).store);
+      expect(error.message).toContain(`Its backup ${file}.bak is unreadable too`);
+    });
+
+    it("stops open when a file was deleted but its backup is there", async () => {
+      const { dir, file } = await stateWithBackup();
+      await rm(file);
+      const error = await openError(makeStore(dir).store);
+      expect(error.code).toBe("ERR_STATE_CORRUPT");
+      expect(error.message).toContain(`${file} is missing. The last good copy is ${file}.bak`);
+    });
+
+    it("stops open when a value fails the collection's parse, naming the key", async () => {
+      const dir = await tempDir();
+      const plain = makeStore(dir);
+      await plain.store.open();
+      plain.inbox.set("evt_1", { receivedAt: 1 });
+      await plain.store.close();
+      const store = createStore({ dir });
+      stores.push(store);
+      store.collection("inbox", {
+        parse: (v: unknown) => {
+          if (typeof v === "object" && v !== null && "at" in v) return v;
+          throw new Error("at is required");
+        },
+      });
+      const error = await openError(store);
+      expect(error.message).toContain(`${join(dir, "inbox.json")} is corrupt (entry "evt_1" is invalid: at is required)`);
+    });
+  });
+
+  it("removes temp files left by a crash on open", async () => {
+    const dir = await tempDir();
+    const first = makeStore(dir);
+    await first.store.open();
+    first.members.set("mem_1", { name: "a", n: 1 });
+    await first.store.close();
+    const leftover = join(dir, "members", "03.json.tmp-99999");
+    await writeFile(leftover, "{ half");
+    await writeFile(join(dir, "inbox.json.bak.tmp-99999"), "x");
+    const { store } = makeStore(dir);
+    const report = await store.open();
+    expect([...report.removedTempFiles].sort()).toEqual([join(dir, "inbox.json.bak.tmp-99999"), leftover].sort());
+    await expect(stat(leftover)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("stops open when the shard count of a collection changed", async () => {
+    const dir = await tempDir();
+    const first = makeStore(dir);
+    await first.store.open();
+    first.members.set("mem_1", { name: "a", n: 1 });
+    await first.store.close();
+
+    for (const shards of [8, 1000, undefined]) {
+      const store = createStore({ dir });
+      stores.push(store);
+      store.collection("members", shards === undefined ? {} : { shards });
+      const error = await openError(store);
+      expect(error.code).toBe("ERR_STATE_LAYOUT");
+      expect(error.message).toContain("The shard count of a state directory cannot change");
+    }
+  });
+
+  it("guards its lifecycle", async () => {
+    const dir = await tempDir();
+    const { store, inbox } = makeStore(dir);
+    expect(() => inbox.get("x")).toThrow(expect.objectContaining({ code: "ERR_STATE_NOT_OPEN" }));
+    expect(() => store.collection("inbox", { shards: 4 })).toThrow(expect.objectContaining({ code: "ERR_STATE_USAGE" }));
+    expect(() => store.collection("Bad.Name")).toThrow(expect.objectContaining({ code: "ERR_STATE_USAGE" }));
+    expect(() => store.collection("x", { shards: 0 })).toThrow(expect.objectContaining({ code: "ERR_STATE_USAGE" }));
+    expect(store.collection("inbox")).toBe(inbox);
+    await store.open();
+    expect(() => store.collection("late")).toThrow(expect.objectContaining({ code: "ERR_STATE_USAGE" }));
+    inbox.set("a", { receivedAt: 1 });
+    await store.close(); // flushes what was not committed
+    expect(() => inbox.set("b", { receivedAt: 2 })).toThrow(expect.objectContaining({ code: "ERR_STATE_CLOSED" }));
+    await expect(store.commit()).rejects.toMatchObject({ code: "ERR_STATE_CLOSED" });
+    expect((await readJson(join(dir, "inbox.json"))).entries).toEqual({ a: { receivedAt: 1 } });
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
