@@ -1,0 +1,52 @@
+import { createRedactor } from "../daemon/create-logger.js";
+
+/** What a command touches of its process, so commands stay testable in-process. */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Calls `handler` on each SIGTERM and SIGINT; returns a function that removes it. */
+  readonly onStopSignal: (handler: (signal: NodeJS.Signals) => void) => () => void;
+  /** From now on, blanks these values out of everything written to stdout and stderr. */
+  readonly redactSecrets: (secrets: readonly string[]) => void;
+}
+
+/** Exit codes of the `perkbridge` command. */
+export const EXIT = {
+  ok: 0,
+  /** Unexpected failure. */
+  failure: 1,
+  /** Invalid configuration or command-line usage. */
+  usage: 2,
+  /** A second stop signal while stopping. */
+  interrupted: 130,
+} as const;
+
+/** The real process. */
+export function processIo(): CliIo {
+  let redact = (text: string): string => text;
+  return {
+    stdout: (text) => void process.stdout.write(redact(text)),
+    stderr: (text) => void process.stderr.write(redact(text)),
+    env: process.env,
+    onStopSignal(handler) {
+      process.on("SIGTERM", handler);
+      process.on("SIGINT", handler);
+      return () => {
+        process.off("SIGTERM", handler);
+        process.off("SIGINT", handler);
+      };
+    },
+    redactSecrets(secrets) {
+      redact = createRedactor(secrets) ?? redact;
+    },
+  };
+}
+
+/** The one line printed for an unexpected error: its message's first line, and its code. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  const firstLine = error.message.split("\n", 1)[0] ?? "";
+  return typeof code === "string" ? `${firstLine} [${code}]` : firstLine;
+}

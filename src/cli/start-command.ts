@@ -1,0 +1,65 @@
+import type { Command } from "commander";
+import { ConfigError } from "../daemon/config/config-error.js";
+import { DEFAULT_CONFIG_PATH, loadConfig, type LoadedConfig } from "../daemon/config/load-config.js";
+import { createDaemon, type Daemon } from "../daemon/create-daemon.js";
+import { perkbridgeComponents } from "../daemon/create-perkbridge.js";
+import { EXIT, describeError, type CliIo } from "./cli-io.js";
+
+/** Registers `perkbridge start`; `setExitCode` receives the code the process should exit with. */
+export function registerStartCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
+  program
+    .command("start")
+    .description("run the daemon until SIGTERM or SIGINT")
+    .option("-c, --config <file>", "configuration file", DEFAULT_CONFIG_PATH)
+    .action(async (options: { config: string }) => setExitCode(await runStart(options.config, io)));
+}
+
+/**
+ * Loads the config, runs the daemon and stops it on the first SIGTERM/SIGINT (exit 0); a second
+ * signal exits at once with 130. A config error exits 2 before anything starts.
+ */
+export async function runStart(configPath: string, io: CliIo): Promise<number> {
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfig(configPath, io.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr(`perkbridge: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+  io.redactSecrets(loaded.secrets);
+
+  let daemon: Daemon | undefined;
+  let stopRequested: (() => void) | undefined;
+  const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+  let signals = 0;
+  const removeSignalHandler = io.onStopSignal((signal) => {
+    signals += 1;
+    if (signals > 1) {
+      io.stderr(`perkbridge: ${signal} again, exiting without a clean stop\n`);
+      process.exit(EXIT.interrupted);
+    }
+    daemon?.logger.info({ signal }, "stop requested");
+    stopRequested?.();
+  });
+  try {
+    try {
+      daemon = await createDaemon(loaded.config, { secrets: loaded.secrets, components: perkbridgeComponents(loaded) });
+    } catch (error) {
+      io.stderr(`perkbridge: cannot start: ${describeError(error)}\n`);
+      return EXIT.failure;
+    }
+    await stopSignal;
+    try {
+      await daemon.stop();
+    } catch (error) {
+      io.stderr(`perkbridge: ${describeError(error)}\n`);
+      return EXIT.failure;
+    }
+    return EXIT.ok;
+  } finally {
+    removeSignalHandler();
+  }
+}
