@@ -1,0 +1,271 @@
+import { Counter, Gauge, Histogram } from "prom-client";
+import { backoffDelay } from "../core/backoff.js";
+import type { LedgerEntry } from "../core/ledger.js";
+import type { Member } from "../core/member.js";
+import type { PerkTarget, SyncResult } from "../core/ports.js";
+import { createDiscordTarget } from "../adapters/discord/create-discord-target.js";
+import { createHttpTarget } from "../adapters/http/create-http-target.js";
+import { createMinecraftTarget } from "../adapters/minecraft/create-minecraft-target.js";
+import { createPaymentHubClient, type PaymentHubClient } from "../sources/paymenthub/create-paymenthub-client.js";
+import { mapMember } from "../sources/paymenthub/map-member.js";
+import { parseWebhookEvent, type PaymentHubEvent } from "../sources/paymenthub/parse-webhook-event.js";
+import { PaymentHubError } from "../sources/paymenthub/paymenthub-error.js";
+import { verifySignature } from "../sources/paymenthub/verify-signature.js";
+import type { LoadedConfig } from "./config/load-config.js";
+import type { Component, ComponentFactory, DaemonContext } from "./create-daemon.js";
+import { createWebhookIntake, type InboxEntry, type IntakeEvent, type SeenEvent } from "./intake/webhook-intake.js";
+import type { QueuedAction } from "./reconcile/action-queue.js";
+import { ReconcileEngine, type FetchResult, type ReconcileHint, type SourceLookup } from "./reconcile/reconcile-engine.js";
+import { LARGE_COLLECTION_SHARDS } from "./store/create-store.js";
+
+/** Replaceable parts, for tests and the demo. */
+export interface PerkbridgeOverrides {
+  /** Targets to use instead of those built from the config (by lane name). */
+  readonly targets?: ReadonlyMap<string, PerkTarget>;
+  /** Sees the engine once it is built (tests, the admin channel, the demo). */
+  readonly onEngine?: (engine: ReconcileEngine) => void;
+  /** Delay of the n-th retry of an action; default: the core backoff (1 s, doubling, 5 min cap). */
+  readonly retryDelay?: (attempt: number) => number;
+}
+
+type PaymentHubInboxEntry = InboxEntry<PaymentHubEvent & IntakeEvent>;
+
+/**
+ * The capabilities the config asks for, as one component: sources, targets,
+ * the reconcile engine and the webhook routes. `createDaemon` is the
+ * composition root; this is the part of it that reads the full config.
+ */
+export function perkbridgeComponents(loaded: LoadedConfig, overrides: PerkbridgeOverrides = {}): ComponentFactory[] {
+  return [(context) => createPerkbridgeComponent(loaded, context, overrides)];
+}
+
+async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonContext, overrides: PerkbridgeOverrides): Promise<Component> {
+  const { config, plans } = loaded;
+  const { store, logger, clock, http, metrics } = context;
+
+  // Declared before the store opens: large cold collections sharded, small hot ones single files.
+  const collections = {
+    members: store.collection<Member>("members", { shards: LARGE_COLLECTION_SHARDS }),
+    ledger: store.collection<LedgerEntry>("ledger", { shards: LARGE_COLLECTION_SHARDS }),
+    actions: store.collection<QueuedAction>("actions"),
+    inbox: store.collection<PaymentHubInboxEntry>("inbox"),
+    seen: store.collection<SeenEvent>("events"),
+    kv: store.collection<unknown>("kv"),
+  };
+
+  let engine: ReconcileEngine | undefined;
+  const m = createEngineMetrics(metrics.registry, () => engine?.queue.all() ?? []);
+
+  const targets = overrides.targets ?? (await buildTargets(loaded, context));
+  const sources = new Map<string, SourceLookup>();
+  let paymenthub: PaymentHubClient | undefined;
+  const ph = config.sources.paymenthub;
+  if (ph) {
+    paymenthub = createPaymentHubClient({
+      baseUrl: context.baseUrls["paymenthub"] ?? ph.base_url,
+      apiKey: ph.api_key,
+      timeoutMs: ph.request_timeout,
+      clock,
+      logger,
+    });
+    sources.set("paymenthub", paymentHubLookup(paymenthub, clock));
+  }
+
+  if (ph) {
+    const intake = createWebhookIntake<PaymentHubEvent & IntakeEvent>({
+      source: "paymenthub",
+      verify: (raw, signature) => verifySignature(raw, signature, ph.webhook_secrets),
+      parse: (raw) => parseWebhookEvent(raw),
+      signatureHeader: "x-paymenthub-signature",
+      inbox: collections.inbox,
+      seen: collections.seen,
+      store,
+      clock,
+      maxAgeMs: ph.event_max_age,
+      maxFutureMs: ph.event_max_future,
+      logger,
+      onAccepted: (entry) => engine?.schedule(...hintOf(entry)),
+      onResult: (result) => m.webhooks.inc({ source: "paymenthub", result }),
+    });
+    http.route(
+      "POST",
+      "/webhooks/paymenthub",
+      async (req) => {
+        const res = await intake(req.body, req.headers);
+        return { status: res.status, headers: { "content-type": "application/json" }, body: JSON.stringify(res.body) };
+      },
+      { refuseWhileDraining: true },
+    );
+  }
+
+  function hintOf(entry: PaymentHubInboxEntry): [string, ReconcileHint] {
+    const { event } = entry;
+    const key = `paymenthub:${event.memberId ?? ""}`;
+    const base = {
+      cause: "webhook",
+      inboxKeys: [entry.key],
+      receivedAt: entry.receivedAt,
+      ...(event.created === undefined ? {} : { eventCreated: event.created }),
+    };
+    if (event.type === "member.deleted") return [key, { ...base, fetch: true, confirmGone: true }];
+    if (event.member !== undefined && event.created !== undefined) {
+      const mapped = mapMember(event.member, { source: "paymenthub", observedAt: event.created, statusSince: event.created });
+      return [key, { ...base, payload: mapped.member }];
+    }
+    return [key, { ...base, fetch: true }];
+  }
+
+  return {
+    name: "perkbridge",
+    async start() {
+      engine = new ReconcileEngine({
+        collections,
+        store,
+        clock,
+        logger,
+        plans,
+        sources,
+        targets,
+        retry: { maxAttempts: 10, delay: overrides.retryDelay ?? ((n) => backoffDelay(n)), downDelayMs: 5_000 },
+        massRevoke: { windowMs: config.policy.mass_revoke.window, share: config.policy.mass_revoke.share, min: config.policy.mass_revoke.min },
+        adoptExisting: config.policy.adopt_existing,
+        ...(config.policy.statuses ? { statusPolicy: statusPolicyOf(config.policy.statuses) } : {}),
+        onSettled: (rec, result) => {
+          m.actions.inc({ target: rec.lane, result: result.kind });
+          if (rec.state === "done") m.latency.observe({ target: rec.lane }, (clock.now() - rec.receivedAt) / 1000);
+        },
+      });
+      overrides.onEngine?.(engine);
+      for (const target of targets.values()) {
+        // A target that cannot start is reported and its lane waits; it never stops the daemon.
+        await target.start().catch((error: unknown) => logger.error({ err: error, target: target.name }, "target failed to start; its actions wait"));
+      }
+      const replay = [...collections.inbox.values()].filter((e) => e.event.memberId !== undefined).map((e) => {
+        const [member, hint] = hintOf(e);
+        return { key: e.key, member, hint };
+      });
+      await engine.start(replay);
+    },
+    async stop() {
+      await engine?.stop();
+      for (const target of [...targets.values()].reverse()) await target.stop().catch((error: unknown) => logger.error({ err: error, target: target.name }, "target failed to stop"));
+    },
+  };
+}
+
+function paymentHubLookup(client: PaymentHubClient, clock: { now(): number }): SourceLookup {
+  return {
+    name: "paymenthub",
+    async fetchMember(id, priority): Promise<FetchResult> {
+      try {
+        const wire = await client.getMember(id, { priority });
+        if (wire === null) return { kind: "not-found" };
+        const now = clock.now();
+        return { kind: "found", member: mapMember(wire, { source: "paymenthub", observedAt: now, statusSince: now }).member };
+      } catch (error) {
+        if (error instanceof PaymentHubError) {
+          return { kind: "failed", reason: error.message, ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) };
+        }
+        return { kind: "failed", reason: error instanceof Error ? error.message : String(error) };
+      }
+    },
+  };
+}
+
+function statusPolicyOf(statuses: { grant?: readonly string[] | undefined; trial?: readonly string[] | undefined; revoke?: readonly string[] | undefined }) {
+  return {
+    grant: statuses.grant ?? ["active"],
+    trial: statuses.trial ?? ["trial", "trialing"],
+    revoke: statuses.revoke ?? ["canceled", "cancelled", "deleted", "expired"],
+  };
+}
+
+async function buildTargets(loaded: LoadedConfig, context: DaemonContext): Promise<Map<string, PerkTarget>> {
+  const { config, plans } = loaded;
+  const targets = new Map<string, PerkTarget>();
+  const discord = config.targets.discord;
+  if (discord) {
+    const managed = new Map<string, Set<string>>();
+    for (const plan of plans.values()) {
+      for (const perk of [...plan.perks, ...(plan.trialPerks ?? [])]) {
+        if (perk.target !== "discord") continue;
+        let set = managed.get(perk.scope);
+        if (!set) managed.set(perk.scope, (set = new Set()));
+        set.add(perk.value);
+      }
+    }
+    const restApi = context.baseUrls["discord"] ?? discord.api_base;
+    targets.set(
+      "discord",
+      await createDiscordTarget({
+        token: discord.token,
+        ...(restApi === undefined ? {} : { restApi }),
+        guilds: discord.guilds,
+        managedRoles: (guild) => managed.get(guild) ?? new Set(),
+        logger: context.logger,
+        clock: context.clock,
+      }),
+    );
+  }
+  const minecraft = config.targets.minecraft;
+  if (minecraft && Object.keys(minecraft.servers).length > 0) {
+    const servers = Object.fromEntries(
+      Object.entries(minecraft.servers).map(([name, s]) => [
+        name,
+        {
+          rcon: s.rcon,
+          ...(s.status ? { status: s.status } : {}),
+          commandTimeoutMs: s.command_timeout,
+          listIntervalMs: s.list_interval,
+          commands: s.commands,
+          groups: groupsOf(plans, name),
+        },
+      ]),
+    );
+    targets.set("minecraft", await createMinecraftTarget({ servers, logger: context.logger, clock: context.clock }));
+  }
+  const httpTargets = config.targets.http;
+  if (httpTargets && Object.keys(httpTargets.endpoints).length > 0) {
+    const endpoints = Object.fromEntries(Object.entries(httpTargets.endpoints).map(([name, e]) => [name, { url: e.url, secret: e.secret, timeoutMs: e.timeout }]));
+    targets.set("http", createHttpTarget({ endpoints }));
+  }
+  return targets;
+}
+
+function groupsOf(plans: LoadedConfig["plans"], server: string): string[] {
+  const groups = new Set<string>();
+  for (const plan of plans.values()) {
+    for (const perk of [...plan.perks, ...(plan.trialPerks ?? [])]) {
+      if (perk.target === "minecraft" && perk.scope === server && perk.kind === "group") groups.add(perk.value);
+    }
+  }
+  return [...groups];
+}
+
+function createEngineMetrics(registry: DaemonContext["metrics"]["registry"], actions: () => Iterable<QueuedAction>) {
+  return {
+    webhooks: new Counter({ name: "perkbridge_webhooks_total", help: "Webhooks received, by source and result (accepted, duplicate, stale, future, ignored-type, forged, invalid).", labelNames: ["source", "result"], registers: [registry] }),
+    actions: new Counter({ name: "perkbridge_actions_total", help: "Actions settled, by target and result.", labelNames: ["target", "result"], registers: [registry] }),
+    latency: new Histogram({
+      name: "perkbridge_reconcile_latency_seconds",
+      help: "From the triggering event's arrival to its action done.",
+      labelNames: ["target"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    queue: new Gauge({
+      name: "perkbridge_queue_depth",
+      help: "Unfinished actions, by target and state.",
+      labelNames: ["target", "state"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const rec of actions()) {
+          if (rec.state === "queued" || rec.state === "waiting" || rec.state === "parked" || rec.state === "sending") this.inc({ target: rec.lane, state: rec.state });
+        }
+      },
+    }),
+  };
+}
+
+export type { SyncResult };
