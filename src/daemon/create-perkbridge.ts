@@ -3,9 +3,6 @@ import { backoffDelay } from "../core/backoff.js";
 import type { LedgerEntry } from "../core/ledger.js";
 import type { Member } from "../core/member.js";
 import type { PerkTarget, SyncResult } from "../core/ports.js";
-import { createDiscordTarget } from "../adapters/discord/create-discord-target.js";
-import { createHttpTarget } from "../adapters/http/create-http-target.js";
-import { createMinecraftTarget } from "../adapters/minecraft/create-minecraft-target.js";
 import { createPaymentHubClient, type PaymentHubClient } from "../sources/paymenthub/create-paymenthub-client.js";
 import { mapMember } from "../sources/paymenthub/map-member.js";
 import { parseWebhookEvent, type PaymentHubEvent } from "../sources/paymenthub/parse-webhook-event.js";
@@ -17,6 +14,9 @@ import { createWebhookIntake, type InboxEntry, type IntakeEvent, type SeenEvent 
 import type { QueuedAction } from "./reconcile/action-queue.js";
 import { ReconcileEngine, type FetchResult, type ReconcileHint, type SourceLookup } from "./reconcile/reconcile-engine.js";
 import { LARGE_COLLECTION_SHARDS } from "./store/create-store.js";
+import { createDiscordLane } from "./lanes/discord-lane.js";
+import { createHttpLane } from "./lanes/http-lane.js";
+import { createMinecraftLane } from "./lanes/minecraft-lane.js";
 
 /** Replaceable parts, for tests and the demo. */
 export interface PerkbridgeOverrides {
@@ -56,7 +56,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
   let engine: ReconcileEngine | undefined;
   const m = createEngineMetrics(metrics.registry, () => engine?.queue.all() ?? []);
 
-  const targets = overrides.targets ?? (await buildTargets(loaded, context));
+  const targets = overrides.targets ?? (await buildTargets(loaded, context, () => engine));
   const sources = new Map<string, SourceLookup>();
   let paymenthub: PaymentHubClient | undefined;
   const ph = config.sources.paymenthub;
@@ -180,66 +180,13 @@ function statusPolicyOf(statuses: { grant?: readonly string[] | undefined; trial
   };
 }
 
-async function buildTargets(loaded: LoadedConfig, context: DaemonContext): Promise<Map<string, PerkTarget>> {
-  const { config, plans } = loaded;
+async function buildTargets(loaded: LoadedConfig, context: DaemonContext, engine: () => ReconcileEngine | undefined): Promise<Map<string, PerkTarget>> {
   const targets = new Map<string, PerkTarget>();
-  const discord = config.targets.discord;
-  if (discord) {
-    const managed = new Map<string, Set<string>>();
-    for (const plan of plans.values()) {
-      for (const perk of [...plan.perks, ...(plan.trialPerks ?? [])]) {
-        if (perk.target !== "discord") continue;
-        let set = managed.get(perk.scope);
-        if (!set) managed.set(perk.scope, (set = new Set()));
-        set.add(perk.value);
-      }
-    }
-    const restApi = context.baseUrls["discord"] ?? discord.api_base;
-    targets.set(
-      "discord",
-      await createDiscordTarget({
-        token: discord.token,
-        ...(restApi === undefined ? {} : { restApi }),
-        guilds: discord.guilds,
-        managedRoles: (guild) => managed.get(guild) ?? new Set(),
-        logger: context.logger,
-        clock: context.clock,
-      }),
-    );
-  }
-  const minecraft = config.targets.minecraft;
-  if (minecraft && Object.keys(minecraft.servers).length > 0) {
-    const servers = Object.fromEntries(
-      Object.entries(minecraft.servers).map(([name, s]) => [
-        name,
-        {
-          rcon: s.rcon,
-          ...(s.status ? { status: s.status } : {}),
-          commandTimeoutMs: s.command_timeout,
-          listIntervalMs: s.list_interval,
-          commands: s.commands,
-          groups: groupsOf(plans, name),
-        },
-      ]),
-    );
-    targets.set("minecraft", await createMinecraftTarget({ servers, logger: context.logger, clock: context.clock }));
-  }
-  const httpTargets = config.targets.http;
-  if (httpTargets && Object.keys(httpTargets.endpoints).length > 0) {
-    const endpoints = Object.fromEntries(Object.entries(httpTargets.endpoints).map(([name, e]) => [name, { url: e.url, secret: e.secret, timeoutMs: e.timeout }]));
-    targets.set("http", createHttpTarget({ endpoints }));
+  for (const create of [createDiscordLane, createMinecraftLane, createHttpLane]) {
+    const target = await create(loaded, context, engine);
+    if (target) targets.set(target.name, target);
   }
   return targets;
-}
-
-function groupsOf(plans: LoadedConfig["plans"], server: string): string[] {
-  const groups = new Set<string>();
-  for (const plan of plans.values()) {
-    for (const perk of [...plan.perks, ...(plan.trialPerks ?? [])]) {
-      if (perk.target === "minecraft" && perk.scope === server && perk.kind === "group") groups.add(perk.value);
-    }
-  }
-  return [...groups];
 }
 
 function createEngineMetrics(registry: DaemonContext["metrics"]["registry"], actions: () => Iterable<QueuedAction>) {

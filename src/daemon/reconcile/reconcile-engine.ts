@@ -6,6 +6,7 @@ import {
   ledgerKey,
   ledgerKeysOfMember,
   markPreExisting,
+  type LedgerChange,
   type LedgerEntry,
 } from "../../core/ledger.js";
 import {
@@ -125,6 +126,8 @@ export class ReconcileEngine {
   readonly queue: ActionQueue;
   readonly runner: LaneRunner;
   readonly #index: Map<string, Set<string>>;
+  /** Subject → ledger keys, for rejoin restore and drift repair. */
+  readonly #bySubject = new Map<string, Set<string>>();
   readonly #ledger: Map<string, LedgerEntry>;
   readonly #pending = new Map<string, Scheduled>();
   readonly #active = new Set<string>();
@@ -141,6 +144,7 @@ export class ReconcileEngine {
     // The ledger collection is the map the core applies changes to, through this adapter.
     this.#ledger = collectionAsMap(collections.ledger);
     this.#index = indexByMember(collections.ledger.entries());
+    for (const key of collections.ledger.keys()) this.#indexSubject(key, true);
     this.#guard = (collections.kv.get(GUARD_KEY) as MassRevokeState<HeldAction> | undefined) ?? emptyMassRevokeState;
     this.runner = new LaneRunner({
       queue: this.queue,
@@ -228,6 +232,76 @@ export class ReconcileEngine {
     const desired = desiredPerks(member, this.#o.plans, now, this.#o.statusPolicy);
     const plan = planActions({ member, desired, justified: ledgerKeysOfMember(this.#index, key), ledger: this.#ledger, now, adoptExisting: this.#o.adoptExisting });
     return { desired, pending: plan.pending, plan: [...plan.grants, ...plan.revokes] };
+  }
+
+  /** What perkbridge granted a subject (`discord:<id>`), optionally on one target and scope. */
+  entriesOf(subject: string, filter: { target?: string; scope?: string } = {}): LedgerEntry[] {
+    const out: LedgerEntry[] = [];
+    for (const key of this.#bySubject.get(subject) ?? []) {
+      const entry = this.#ledger.get(key);
+      if (!entry) continue;
+      if (filter.target !== undefined && entry.perk.target !== filter.target) continue;
+      if (filter.scope !== undefined && entry.perk.scope !== filter.scope) continue;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  /** Member keys whose identities name this subject, for `/perks` and link flows. */
+  membersOf(subject: string): string[] {
+    const keys = new Set<string>();
+    for (const entry of this.entriesOf(subject)) for (const m of entry.members) keys.add(m);
+    return [...keys];
+  }
+
+  /**
+   * The subject is back where its perks live (rejoined a guild, came online):
+   * actions waiting for it run now, and with `restore` every perk the ledger
+   * holds for it on that target is granted again (idempotent where it is still there).
+   */
+  async subjectReturned(subject: string, opts: { target: string; scope?: string; restore: boolean; cause: string }): Promise<number> {
+    const now = this.#o.clock.now();
+    let n = 0;
+    for (const rec of [...this.queue.all()]) {
+      if (rec.state !== "waiting" || rec.action.subject !== subject || rec.lane !== opts.target) continue;
+      if (opts.scope !== undefined && rec.action.perk.scope !== opts.scope) continue;
+      this.queue.update(rec, "queued", now, { notBefore: now });
+      n++;
+    }
+    if (opts.restore) {
+      const filter = opts.scope === undefined ? { target: opts.target } : { target: opts.target, scope: opts.scope };
+      for (const entry of this.entriesOf(subject, filter)) {
+        if (this.queue.openFor(ledgerKey(entry.subject, entry.perk))) continue;
+        const identities = this.#identitiesOf(entry.members);
+        this.#enqueue({ id: randomUUID(), type: "grant", subject, perk: entry.perk, members: entry.members, reason: `restore after ${opts.cause}`, identities }, opts.cause, now, now);
+        n++;
+      }
+    }
+    if (n > 0) {
+      await this.#o.store.commit();
+      this.runner.kickAll();
+    }
+    return n;
+  }
+
+  /** Queues repairs decided outside planning (Discord drift repair); each is logged by the caller. */
+  async enqueueRepairs(repairs: readonly { type: "grant" | "revoke"; subject: string; perk: PerkAction["perk"]; reason: string; members?: readonly string[] }[], cause: string): Promise<void> {
+    if (repairs.length === 0) return;
+    const now = this.#o.clock.now();
+    for (const r of repairs) {
+      const members = r.members ?? this.entriesOf(r.subject).find((e) => perkKey(e.perk) === perkKey(r.perk))?.members ?? [];
+      this.#enqueue({ id: randomUUID(), type: r.type, subject: r.subject, perk: r.perk, members, reason: r.reason, identities: this.#identitiesOf(members) }, cause, now, now);
+    }
+    await this.#o.store.commit();
+    this.runner.kickAll();
+  }
+
+  #identitiesOf(members: readonly string[]): Member["identities"] {
+    for (const key of members) {
+      const member = this.#o.collections.members.get(key);
+      if (member) return member.identities;
+    }
+    return {};
   }
 
   /** Releases held revocations an operator confirmed. */
@@ -374,7 +448,7 @@ export class ReconcileEngine {
     if (guarded.held.length > 0 || guarded.admitted.length > 0) this.#setGuard(guarded.state);
     for (const h of guarded.held) logger.warn({ member: key, subject: h.action.subject, perk: perkKey(h.action.perk), reason: h.reason }, "revocation held");
     for (const revoke of guarded.admitted) this.#enqueue(revoke, cause, now, receivedAt);
-    applyLedgerChangesInPlace(this.#ledger, plan.ledger, this.#index);
+    this.#applyLedger(plan.ledger);
 
     this.#armTimer(member, now, desired);
     await this.#finish(hint);
@@ -404,12 +478,29 @@ export class ReconcileEngine {
     if (rec.action.type === "grant" && result.kind === "granted" && result.preExisting === true && !rec.afterRevoke) {
       const change = markPreExisting(this.#ledger, ledgerKey(rec.action.subject, rec.action.perk));
       if (change) {
-        applyLedgerChangesInPlace(this.#ledger, [change], this.#index);
+        this.#applyLedger([change]);
         this.#o.logger.info({ subject: rec.action.subject, perk: perkKey(rec.action.perk) }, "perk was already present: recorded as pre-existing, never revoked by perkbridge");
         void this.#o.store.commit();
       }
     }
     this.#o.onSettled?.(rec, result);
+  }
+
+  #applyLedger(changes: readonly LedgerChange[]): void {
+    applyLedgerChangesInPlace(this.#ledger, changes, this.#index);
+    for (const change of changes) this.#indexSubject(change.key, change.op === "upsert");
+  }
+
+  #indexSubject(key: string, present: boolean): void {
+    const subject = key.slice(0, key.indexOf("|"));
+    let set = this.#bySubject.get(subject);
+    if (present) {
+      if (!set) this.#bySubject.set(subject, (set = new Set()));
+      set.add(key);
+    } else if (set) {
+      set.delete(key);
+      if (set.size === 0) this.#bySubject.delete(subject);
+    }
   }
 
   #setGuard(state: MassRevokeState<HeldAction>): void {
