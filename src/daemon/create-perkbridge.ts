@@ -136,6 +136,10 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
         },
       });
       overrides.onEngine?.(engine);
+      const missing = new Set([...plans.values()].flatMap((p) => [...p.perks, ...(p.trialPerks ?? [])]).map((p) => p.target).filter((t) => !targets.has(t)));
+      for (const lane of missing) {
+        logger.warn({ target: lane }, `plans grant ${lane} perks but no ${lane} target is configured: those actions stay queued until it is`);
+      }
       for (const target of targets.values()) {
         // A target that cannot start is reported and its lane waits; it never stops the daemon.
         await target.start().catch((error: unknown) => logger.error({ err: error, target: target.name }, "target failed to start; its actions wait"));

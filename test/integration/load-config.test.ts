@@ -129,14 +129,11 @@ describe("loadConfig: the example file", () => {
     expect(premium?.honorPaidPeriod).toBe(true);
     expect(premium?.perks).toEqual<Perk[]>([
       { target: "discord", scope: "111111111111111111", kind: "role", value: "222222222222222222" },
-      { target: "discord", scope: "111111111111111111", kind: "role", value: "Premium" },
-      { target: "discord", scope: "111111111111111111", kind: "role", value: "Supporter" },
+      { target: "discord", scope: "111111111111111111", kind: "role", value: "444444444444444444" },
+      { target: "discord", scope: "111111111111111111", kind: "role", value: "555555555555555555" },
       { target: "minecraft", scope: "survival", kind: "group", value: "vip" },
       { target: "minecraft", scope: "survival", kind: "whitelist", value: "" },
       { target: "minecraft", scope: "survival", kind: "command", value: "welcome_kit", params: { grant: "give {name} diamond 5", once: true, online_only: true } },
-      { target: "fivem", scope: "main", kind: "whitelist", value: "" },
-      { target: "fivem", scope: "main", kind: "priority", value: "10" },
-      { target: "fivem", scope: "main", kind: "ace", value: "group.vip" },
       { target: "http", scope: "shop", kind: "event", value: "" },
     ]);
     expect(premium?.trialPerks).toEqual([{ target: "discord", scope: "111111111111111111", kind: "role", value: "333333333333333333" }]);
@@ -203,20 +200,20 @@ describe("parseConfig: problems, each at its path", () => {
     ["an unknown key far from any known one", "server:\n  colour: red\n", "server.colour: unknown key; expected one of host, port, public_url or body_limit (line 2)"],
     ["a typo inside a named server", "targets:\n  minecraft:\n    servers:\n      s1:\n        rcon: { pasword: pw, password: pw }\n",
       "targets.minecraft.servers.s1.rcon.pasword: unknown key (did you mean password?) (line 5)"],
-    ["an unquoted role id", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: "111", roles: [vip, 222333444555666777] }\n`,
+    ["an unquoted role id", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: "111", roles: ["123451", 222333444555666777] }\n`,
       'plans.p.perks[0].discord.roles[1]: a Discord role id must be quoted, e.g. "123456789012345678": as a YAML number it loses precision (line 15)'],
     ["an empty list of webhook secrets", "sources:\n  paymenthub:\n    api_key: k\n    webhook_secrets: []\n",
       "sources.paymenthub.webhook_secrets: expected a webhook secret, or a list of at least one (for rotation), got a list (value hidden) (line 4)"],
     ["a section of the wrong shape", "plans: [a, b]\n", "plans: expected a mapping (key: value), got a list (line 1)"],
-    ["an unquoted Discord id", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: 111, role: "1" }\n`,
+    ["an unquoted Discord id", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: 111, role: "12345" }\n`,
       'plans.p.perks[0].discord.guild: a Discord id must be quoted, e.g. "123456789012345678": as a YAML number it loses precision (line 15)'],
     ["an unquoted Discord id among the guilds", "targets:\n  discord:\n    token: t\n    guilds:\n      - id: 123456789012345678\n",
       'targets.discord.guilds[0].id: a Discord id must be quoted, e.g. "123456789012345678": as a YAML number it loses precision (line 5)'],
     ["a Discord id with letters", "targets:\n  discord:\n    token: t\n    guilds: [{ id: abc }]\n",
       'targets.discord.guilds[0].id: expected a Discord id (digits only, quoted), got "abc" (line 4)'],
-    ["a guild not listed", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: "222", role: vip }\n`,
+    ["a guild not listed", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: "222", role: "12345" }\n`,
       'plans.p.perks[0].discord.guild: Discord guild "222" is not defined in targets.discord.guilds (line 15)'],
-    ["a guild with no discord section", "plans:\n  p:\n    trial_perks:\n      - discord: { guild: \"222\", roles: [vip] }\n",
+    ["a guild with no discord section", "plans:\n  p:\n    trial_perks:\n      - discord: { guild: \"222\", roles: [\"12345\"] }\n",
       'plans.p.trial_perks[0].discord.guild: Discord guild "222" is not defined in targets.discord.guilds (there is no targets.discord section) (line 4)'],
     ["a guild listed twice", 'targets:\n  discord:\n    token: t\n    guilds: [{ id: "1" }, { id: "1" }]\n', 'targets.discord.guilds[1].id: guild "1" is listed twice (line 4)'],
     ["a Minecraft server not defined", `${TARGETS}plans:\n  p:\n    perks:\n      - minecraft: { server: creative, group: vip }\n`,
@@ -239,7 +236,7 @@ describe("parseConfig: problems, each at its path", () => {
     ["a perk of two kinds", `${TARGETS}plans:\n  p:\n    perks:\n      - http: { endpoint: shop }\n        fivem: { server: main, ace: x }\n`,
       "plans.p.perks[0]: use only one of discord, minecraft, fivem or http, not fivem and http (line 15)"],
     ["a FiveM priority of 0", "plans:\n  p:\n    perks:\n      - fivem: { server: main, priority: 0 }\n", "plans.p.perks[0].fivem.priority: expected a whole number of at least 1, got 0 (line 4)"],
-    ["a Discord perk with role and roles", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: "111", role: a, roles: [b] }\n`,
+    ["a Discord perk with role and roles", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: "111", role: "12345", roles: ["12346"] }\n`,
       "plans.p.perks[0].discord: use only one of role or roles, not role and roles (line 15)"],
     ["an empty roles list", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: "111", roles: [] }\n`,
       "plans.p.perks[0].discord.roles: expected a list of at least 1 item (line 15)"],
@@ -282,7 +279,7 @@ plans:
   plan_premium:
     grace: soon
     perks:
-      - discord: { guild: 123, role: x }
+      - discord: { guild: 123, role: "12345" }
       - minecraft: { server: nowhere, group: vip }
 log:
   level: loud
@@ -339,7 +336,7 @@ describe("parseConfig: secrets never appear in errors", () => {
       "targets.discord.token: expected a non-empty string (quote it, or use ${NAME} from the environment), got a list (value hidden) (line 3)"],
     ["an interpolated value in a field that is not secret", "server:\n  port: ${PORT}\n", { PORT: "hunter2-port" }, "hunter2-port",
       "server.port: expected a port number from 0 to 65535, got a string (value hidden) (line 2)"],
-    ["an interpolated guild id that is not listed", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: "\${GUILD}", role: r }\n`, { GUILD: "987654321" }, "987654321",
+    ["an interpolated guild id that is not listed", `${TARGETS}plans:\n  p:\n    perks:\n      - discord: { guild: "\${GUILD}", role: "12345" }\n`, { GUILD: "987654321" }, "987654321",
       "plans.p.perks[0].discord.guild: this Discord guild is not defined in targets.discord.guilds (line 15)"],
     ["an interpolated template with an unknown placeholder", `${TARGETS}plans:\n  p:\n    perks:\n      - minecraft: { server: survival, command: c, grant: "\${CMD}" }\n`, { CMD: "secret-{cmd}" }, "secret-",
       "plans.p.perks[0].minecraft.grant: unknown placeholder in command template; use {uuid} {name} {group} {member} {plan} (line 15)"],

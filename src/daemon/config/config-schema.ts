@@ -139,11 +139,12 @@ const discordIdSchema = z.unknown().transform((v, ctx): string => {
 
 /** A role id or a role name. */
 const discordRoleSchema = z.unknown().transform((v, ctx): string => {
-  if (typeof v === "string" && v.length > 0) return v;
+  // Ids only: a name can be renamed or duplicated in the guild, and the ledger keys grants by role.
+  if (typeof v === "string" && /^\d{5,25}$/.test(v)) return v;
   if (typeof v === "number" || typeof v === "bigint") {
     addText(ctx, 'a Discord role id must be quoted, e.g. "123456789012345678": as a YAML number it loses precision', undefined);
   } else {
-    addExpected(ctx, "a Discord role id or name", v);
+    addExpected(ctx, 'a Discord role id such as "123456789012345678" (Server Settings → Roles → right-click the role → Copy Role ID)', v);
   }
   return z.NEVER;
 });
