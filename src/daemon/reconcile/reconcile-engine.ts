@@ -567,25 +567,21 @@ function mergeHint(into: MutableHint | undefined, hint: ReconcileHint): MutableH
 }
 
 function mergeMutable(a: MutableHint, b: MutableHint): MutableHint {
-  const merged = mergeHint(undefined, {
-    cause: [...a.causes][0] ?? "retry",
-    ...(a.payload ? { payload: a.payload } : {}),
-    fetch: a.fetch,
-    confirmGone: a.confirmGone,
-    ...(a.eventCreated === undefined ? {} : { eventCreated: a.eventCreated }),
-    inboxKeys: [...a.inboxKeys],
-    ...(a.receivedAt === undefined ? {} : { receivedAt: a.receivedAt }),
-  });
-  for (const c of a.causes) merged.causes.add(c);
-  return mergeHint(merged, {
-    cause: [...b.causes][0] ?? "retry",
-    ...(b.payload ? { payload: b.payload } : {}),
-    fetch: b.fetch,
-    confirmGone: b.confirmGone,
-    ...(b.eventCreated === undefined ? {} : { eventCreated: b.eventCreated }),
-    inboxKeys: [...b.inboxKeys],
-    ...(b.receivedAt === undefined ? {} : { receivedAt: b.receivedAt }),
-  });
+  const merged = mergeHint(mergeHint(undefined, hintOf(a)), hintOf(b));
+  for (const c of [...a.causes, ...b.causes]) merged.causes.add(c);
+  return merged;
+}
+
+function hintOf(m: MutableHint): ReconcileHint {
+  return {
+    cause: [...m.causes][0] ?? "retry",
+    ...(m.payload ? { payload: m.payload } : {}),
+    fetch: m.fetch,
+    confirmGone: m.confirmGone,
+    ...(m.eventCreated === undefined ? {} : { eventCreated: m.eventCreated }),
+    inboxKeys: [...m.inboxKeys],
+    ...(m.receivedAt === undefined ? {} : { receivedAt: m.receivedAt }),
+  };
 }
 
 /** A store collection seen as the Map the core's ledger functions change in place. */
