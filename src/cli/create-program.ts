@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { registerCheckCommand } from "./check-command.js";
 import type { CliIo } from "./cli-io.js";
 import { registerConfirmCommand } from "./confirm-command.js";
 import { processTerminal } from "./progress.js";
@@ -20,6 +21,7 @@ export function createProgram(io: CliIo, setExitCode: (code: number) => void, ad
     // Commander would call process.exit itself; main.ts decides the code instead.
     .exitOverride();
   registerStartCommand(program, io, setExitCode);
+  registerCheckCommand(program, io, setExitCode);
   // The operator commands; `admin` lets main.ts hand in the offline opener and tests a fake terminal.
   const adminDeps: AdminCommandDeps = { terminal: processTerminal(), clock: { now: () => Date.now() }, ...admin };
   registerStatusCommand(program, io, setExitCode, adminDeps);

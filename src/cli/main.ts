@@ -1,4 +1,5 @@
 import { CommanderError } from "commander";
+import { openOfflineAdmin } from "../daemon/admin/open-offline-admin.js";
 import { EXIT, describeError, processIo } from "./cli-io.js";
 import { createProgram } from "./create-program.js";
 
@@ -13,7 +14,8 @@ process.on("unhandledRejection", fail);
 
 let exitCode: number = EXIT.ok;
 try {
-  await createProgram(io, (code) => (exitCode = code)).parseAsync(process.argv);
+  // With the daemon stopped, the operator commands open the state directory themselves.
+  await createProgram(io, (code) => (exitCode = code), { openOfflineAdmin }).parseAsync(process.argv);
 } catch (error) {
   if (!(error instanceof CommanderError)) fail(error);
   // Commander has printed the problem; help and --version exit 0, usage errors 2.

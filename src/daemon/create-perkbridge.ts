@@ -1,19 +1,22 @@
 import { Counter, Gauge, Histogram } from "prom-client";
 import { backoffDelay } from "../core/backoff.js";
-import type { LedgerEntry } from "../core/ledger.js";
-import type { Member } from "../core/member.js";
+import { PerkbridgeError } from "../core/errors.js";
+import type { MassRevokeState } from "../core/mass-revoke-guard.js";
 import type { PerkTarget, SyncResult } from "../core/ports.js";
 import { createPaymentHubClient, type PaymentHubClient } from "../sources/paymenthub/create-paymenthub-client.js";
 import { mapMember } from "../sources/paymenthub/map-member.js";
 import { parseWebhookEvent, type PaymentHubEvent } from "../sources/paymenthub/parse-webhook-event.js";
 import { PaymentHubError } from "../sources/paymenthub/paymenthub-error.js";
 import { verifySignature } from "../sources/paymenthub/verify-signature.js";
+import { createAdminServer, type AdminServer } from "./admin/create-admin-server.js";
+import { createEngineAdminApi } from "./admin/create-engine-admin-api.js";
+import type { Config } from "./config/config-schema.js";
 import type { LoadedConfig } from "./config/load-config.js";
 import type { Component, ComponentFactory, DaemonContext } from "./create-daemon.js";
-import { createWebhookIntake, type InboxEntry, type IntakeEvent, type SeenEvent } from "./intake/webhook-intake.js";
+import { declareCollections, MASS_REVOKE_GUARD_KEY, type PaymentHubInboxEntry, type PerkbridgeCollections } from "./declare-collections.js";
+import { createWebhookIntake, type IntakeEvent } from "./intake/webhook-intake.js";
 import type { QueuedAction } from "./reconcile/action-queue.js";
-import { ReconcileEngine, type FetchResult, type ReconcileHint, type SourceLookup } from "./reconcile/reconcile-engine.js";
-import { LARGE_COLLECTION_SHARDS } from "./store/create-store.js";
+import { ReconcileEngine, type FetchResult, type ReconcileEngineOptions, type ReconcileHint, type SourceLookup } from "./reconcile/reconcile-engine.js";
 import { createDiscordLane } from "./lanes/discord-lane.js";
 import { createHttpLane } from "./lanes/http-lane.js";
 import { createMinecraftLane } from "./lanes/minecraft-lane.js";
@@ -28,30 +31,60 @@ export interface PerkbridgeOverrides {
   readonly retryDelay?: (attempt: number) => number;
 }
 
-type PaymentHubInboxEntry = InboxEntry<PaymentHubEvent & IntakeEvent>;
-
-/**
- * The capabilities the config asks for, as one component: sources, targets,
- * the reconcile engine and the webhook routes. `createDaemon` is the
- * composition root; this is the part of it that reads the full config.
- */
-export function perkbridgeComponents(loaded: LoadedConfig, overrides: PerkbridgeOverrides = {}): ComponentFactory[] {
-  return [(context) => createPerkbridgeComponent(loaded, context, overrides)];
+/** What the perkbridge component built, for the admin channel started after it. */
+interface BuiltPerkbridge {
+  readonly component: Component;
+  readonly collections: PerkbridgeCollections;
+  readonly targets: ReadonlyMap<string, PerkTarget>;
+  readonly sources: ReadonlyMap<string, SourceLookup>;
+  /** Set once the component started. */
+  engine(): ReconcileEngine | undefined;
 }
 
-async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonContext, overrides: PerkbridgeOverrides): Promise<Component> {
+/**
+ * The capabilities the config asks for: sources, targets, the reconcile
+ * engine and the webhook routes as one component, then the operator's admin
+ * channel (started after the engine, stopped before it). `createDaemon` is
+ * the composition root; this is the part of it that reads the full config.
+ */
+export function perkbridgeComponents(loaded: LoadedConfig, overrides: PerkbridgeOverrides = {}): ComponentFactory[] {
+  let built: BuiltPerkbridge | undefined;
+  return [
+    async (context) => {
+      built = await createPerkbridgeComponent(loaded, context, overrides);
+      return built.component;
+    },
+    (context) => createAdminComponent(loaded, context, () => built),
+  ];
+}
+
+/**
+ * The engine settings the config decides, shared by the daemon and the offline operator commands
+ * (`retryDelay` replaces the core backoff, for tests).
+ */
+export function engineSettingsOf(
+  config: Config,
+  retryDelay?: (attempt: number) => number,
+): Pick<ReconcileEngineOptions, "retry" | "massRevoke" | "adoptExisting" | "statusPolicy"> {
+  return {
+    retry: { maxAttempts: 10, delay: retryDelay ?? ((n) => backoffDelay(n)), downDelayMs: 5_000 },
+    massRevoke: { windowMs: config.policy.mass_revoke.window, share: config.policy.mass_revoke.share, min: config.policy.mass_revoke.min },
+    adoptExisting: config.policy.adopt_existing,
+    ...(config.policy.statuses ? { statusPolicy: statusPolicyOf(config.policy.statuses) } : {}),
+  };
+}
+
+/** Revocations the mass-revoke guard admitted lately, as the engine keeps them in `kv`. */
+export function recentRevocationsOf(kv: PerkbridgeCollections["kv"]): readonly number[] {
+  return (kv.get(MASS_REVOKE_GUARD_KEY) as MassRevokeState | undefined)?.recent ?? [];
+}
+
+async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonContext, overrides: PerkbridgeOverrides): Promise<BuiltPerkbridge> {
   const { config, plans } = loaded;
   const { store, logger, clock, http, metrics } = context;
 
-  // Declared before the store opens: large cold collections sharded, small hot ones single files.
-  const collections = {
-    members: store.collection<Member>("members", { shards: LARGE_COLLECTION_SHARDS }),
-    ledger: store.collection<LedgerEntry>("ledger", { shards: LARGE_COLLECTION_SHARDS }),
-    actions: store.collection<QueuedAction>("actions"),
-    inbox: store.collection<PaymentHubInboxEntry>("inbox"),
-    seen: store.collection<SeenEvent>("events"),
-    kv: store.collection<unknown>("kv"),
-  };
+  // Declared before the store opens.
+  const collections = declareCollections(store);
 
   let engine: ReconcileEngine | undefined;
   const m = createEngineMetrics(metrics.registry, () => engine?.queue.all() ?? []);
@@ -115,7 +148,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
     return [key, { ...base, fetch: true }];
   }
 
-  return {
+  const component: Component = {
     name: "perkbridge",
     async start() {
       engine = new ReconcileEngine({
@@ -126,10 +159,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
         plans,
         sources,
         targets,
-        retry: { maxAttempts: 10, delay: overrides.retryDelay ?? ((n) => backoffDelay(n)), downDelayMs: 5_000 },
-        massRevoke: { windowMs: config.policy.mass_revoke.window, share: config.policy.mass_revoke.share, min: config.policy.mass_revoke.min },
-        adoptExisting: config.policy.adopt_existing,
-        ...(config.policy.statuses ? { statusPolicy: statusPolicyOf(config.policy.statuses) } : {}),
+        ...engineSettingsOf(config, overrides.retryDelay),
         onSettled: (rec, result) => {
           m.actions.inc({ target: rec.lane, result: result.kind });
           if (rec.state === "done") m.latency.observe({ target: rec.lane }, (clock.now() - rec.receivedAt) / 1000);
@@ -155,9 +185,51 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
       for (const target of [...targets.values()].reverse()) await target.stop().catch((error: unknown) => logger.error({ err: error, target: target.name }, "target failed to stop"));
     },
   };
+  return { component, collections, targets, sources, engine: () => engine };
 }
 
-function paymentHubLookup(client: PaymentHubClient, clock: { now(): number }): SourceLookup {
+/**
+ * The operator's admin channel on the running engine. A channel that cannot open is logged and the
+ * daemon runs on: webhooks and targets matter more than `perkbridge status`, which then says the
+ * daemon holds the state but does not answer.
+ */
+function createAdminComponent(loaded: LoadedConfig, context: DaemonContext, perkbridge: () => BuiltPerkbridge | undefined): Component {
+  const path = loaded.config.admin.socket;
+  let server: AdminServer | undefined;
+  return {
+    name: "admin",
+    async start() {
+      const built = perkbridge();
+      const engine = built?.engine();
+      if (built === undefined || engine === undefined) {
+        throw new PerkbridgeError("ERR_ADMIN_STATE", "the admin channel starts after the reconcile engine");
+      }
+      const api = createEngineAdminApi({
+        engine,
+        clock: context.clock,
+        memberKeys: () => built.collections.members.keys(),
+        targets: built.targets,
+        minecraftServers: Object.keys(loaded.config.targets.minecraft?.servers ?? {}),
+        sources: [...built.sources.keys()],
+        massRevoke: { config: engineSettingsOf(loaded.config).massRevoke, recent: () => recentRevocationsOf(built.collections.kv) },
+      });
+      const candidate = createAdminServer({ path, api, logger: context.logger });
+      try {
+        await candidate.start();
+        server = candidate;
+      } catch (error) {
+        context.logger.error({ err: error, path }, "admin channel failed to open: `perkbridge status`, `sync`, `retry` and `confirm` cannot reach this daemon");
+      }
+    },
+    async stop() {
+      await server?.stop();
+      server = undefined;
+    },
+  };
+}
+
+/** PaymentHub as the engine's {@link SourceLookup}: a direct lookup by member id. */
+export function paymentHubLookup(client: PaymentHubClient, clock: { now(): number }): SourceLookup {
   return {
     name: "paymenthub",
     async fetchMember(id, priority): Promise<FetchResult> {

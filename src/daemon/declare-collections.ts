@@ -1,0 +1,44 @@
+import type { LedgerEntry } from "../core/ledger.js";
+import type { Member } from "../core/member.js";
+import type { PaymentHubEvent } from "../sources/paymenthub/parse-webhook-event.js";
+import type { InboxEntry, IntakeEvent, SeenEvent } from "./intake/webhook-intake.js";
+import type { QueuedAction } from "./reconcile/action-queue.js";
+import { LARGE_COLLECTION_SHARDS, type Collection, type Store } from "./store/create-store.js";
+
+/** A PaymentHub webhook as it waits in the inbox. */
+export type PaymentHubInboxEntry = InboxEntry<PaymentHubEvent & IntakeEvent>;
+
+/** The collections of a perkbridge state directory. */
+export interface PerkbridgeCollections {
+  readonly members: Collection<Member>;
+  readonly ledger: Collection<LedgerEntry>;
+  readonly actions: Collection<QueuedAction>;
+  readonly inbox: Collection<PaymentHubInboxEntry>;
+  /** Processed webhook ids (the `events` file), for deduplication. */
+  readonly seen: Collection<SeenEvent>;
+  readonly kv: Collection<unknown>;
+}
+
+/**
+ * Declares every collection of the state directory on a store that is not open yet. The daemon and
+ * the offline operator commands both call this, so both open the directory with the same layout: a
+ * collection declared in one and not the other would stop the open with ERR_STATE_LAYOUT, or leave
+ * a file unread.
+ */
+export function declareCollections(store: Store): PerkbridgeCollections {
+  // Large cold collections sharded (a change rewrites 1/256 of them), small hot ones single files.
+  return {
+    members: store.collection<Member>("members", { shards: LARGE_COLLECTION_SHARDS }),
+    ledger: store.collection<LedgerEntry>("ledger", { shards: LARGE_COLLECTION_SHARDS }),
+    actions: store.collection<QueuedAction>("actions"),
+    inbox: store.collection<PaymentHubInboxEntry>("inbox"),
+    seen: store.collection<SeenEvent>("events"),
+    kv: store.collection<unknown>("kv"),
+  };
+}
+
+/**
+ * The `kv` key under which the reconcile engine keeps the mass-revoke guard's state (its GUARD_KEY),
+ * read by `sync --dry-run` to tell which revocations the guard would hold.
+ */
+export const MASS_REVOKE_GUARD_KEY = "mass-revoke-guard";
