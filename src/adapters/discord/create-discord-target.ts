@@ -13,7 +13,7 @@ import {
 } from "discord.js";
 import { z } from "zod";
 import type { CheckResult, Clock, PerkAction, PerkTarget, SyncResult } from "../../core/ports.js";
-import { classifyDiscordError, isMissingPermissions } from "./classify-discord-error.js";
+import { classifyDiscordError, isMissingPermissions, missingPermissionFix } from "./classify-discord-error.js";
 import { diffMemberRoles } from "./diff-member-roles.js";
 import type { EnforceMode } from "./drift-actions.js";
 import { ExpectedChanges } from "./expected-changes.js";
@@ -286,6 +286,27 @@ export async function createDiscordTarget(options: DiscordTargetOptions): Promis
     return grant ? { kind: "granted" } : { kind: "revoked" };
   }
 
+  /**
+   * A refusal the bot's cached view of the guild already predicts (kept fresh by
+   * GUILD_ROLE_UPDATE): answered without a request, because several actions for
+   * the same role run at once and would all reach Discord before the first 50013
+   * comes back (an invalid-request flood). Not remembered in `blocked`: once an
+   * admin fixes the roles, the next attempt goes through.
+   */
+  function knownRefusal(guild: Guild, roleId: string): SyncResult | undefined {
+    const role = guild.roles.cache.get(roleId);
+    const me = guild.members.me;
+    if (!role || !me || guild.ownerId === me.id) return undefined;
+    const cause = roleProblem(guild, me, role);
+    if (cause === null || cause === "unknown") return undefined;
+    return {
+      kind: "failed",
+      retryable: false,
+      reason: `discord would refuse to change role ${role.name} (${roleId}) in guild ${guild.id}: Missing Permissions (checked before sending)`,
+      fix: missingPermissionFix({ guildId: guild.id, roleId, roleName: role.name, permissionCause: cause }),
+    };
+  }
+
   async function apply(action: PerkAction): Promise<SyncResult> {
     const { perk } = action;
     if (perk.target !== "discord" || perk.kind !== "role") {
@@ -311,6 +332,8 @@ export async function createDiscordTarget(options: DiscordTargetOptions): Promis
         fix: "invite the perkbridge bot to the server (OAuth2 URL with the bot and applications.commands scopes and Manage Roles)",
       };
     }
+    const known = knownRefusal(guild, roleId);
+    if (known) return known;
     try {
       return await changeRole(guild, action, userId, roleId);
     } catch (error) {

@@ -43,6 +43,8 @@ export interface DiscordCall {
   /** Path below `/api/v10`, without the query. */
   readonly path: string;
   readonly status: number;
+  /** When the request reached the emulator: epoch ms with sub-millisecond precision (latency benches). */
+  readonly at: number;
   /** The decoded `X-Audit-Log-Reason` header, when sent. */
   readonly auditLogReason?: string;
   readonly body?: unknown;
@@ -491,6 +493,7 @@ export function createDiscordEmulator(options: DiscordEmulatorOptions): DiscordE
   }
 
   async function handleRest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const at = performance.timeOrigin + performance.now();
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const method = req.method ?? "GET";
     const body = await readBody(req);
@@ -498,7 +501,7 @@ export function createDiscordEmulator(options: DiscordEmulatorOptions): DiscordE
     const rawReason = req.headers["x-audit-log-reason"];
     const auditLogReason = typeof rawReason === "string" ? decodeURIComponent(rawReason) : undefined;
     const record = (status: number): void => {
-      calls.push({ method, path, status, ...(auditLogReason === undefined ? {} : { auditLogReason }), ...(body === undefined ? {} : { body }) });
+      calls.push({ method, path, status, at, ...(auditLogReason === undefined ? {} : { auditLogReason }), ...(body === undefined ? {} : { body }) });
     };
 
     const fault = faults.shift();
