@@ -6,7 +6,6 @@ import type { PerkTarget, SyncResult } from "../core/ports.js";
 import { createPaymentHubClient, type PaymentHubClient } from "../sources/paymenthub/create-paymenthub-client.js";
 import { mapMember } from "../sources/paymenthub/map-member.js";
 import { parseWebhookEvent, type PaymentHubEvent } from "../sources/paymenthub/parse-webhook-event.js";
-import { PaymentHubError } from "../sources/paymenthub/paymenthub-error.js";
 import { verifySignature } from "../sources/paymenthub/verify-signature.js";
 import { createAdminServer, type AdminServer } from "./admin/create-admin-server.js";
 import { createEngineAdminApi } from "./admin/create-engine-admin-api.js";
@@ -16,7 +15,10 @@ import type { Component, ComponentFactory, DaemonContext } from "./create-daemon
 import { declareCollections, MASS_REVOKE_GUARD_KEY, type PaymentHubInboxEntry, type PerkbridgeCollections } from "./declare-collections.js";
 import { createWebhookIntake, type IntakeEvent } from "./intake/webhook-intake.js";
 import type { QueuedAction } from "./reconcile/action-queue.js";
-import { ReconcileEngine, type FetchResult, type ReconcileEngineOptions, type ReconcileHint, type SourceLookup } from "./reconcile/reconcile-engine.js";
+import { createBudgetGate, type BudgetGate } from "./paymenthub/create-budget-gate.js";
+import { createPaymentHubLookup } from "./paymenthub/create-paymenthub-lookup.js";
+import { createSweeper, type Sweeper, type SweepReport } from "./paymenthub/create-sweeper.js";
+import { ReconcileEngine, type ReconcileEngineOptions, type ReconcileHint, type SourceLookup } from "./reconcile/reconcile-engine.js";
 import { createDiscordLane } from "./lanes/discord-lane.js";
 import { createHttpLane } from "./lanes/http-lane.js";
 import { createMinecraftLane } from "./lanes/minecraft-lane.js";
@@ -29,6 +31,11 @@ export interface PerkbridgeOverrides {
   readonly onEngine?: (engine: ReconcileEngine) => void;
   /** Delay of the n-th retry of an action; default: the core backoff (1 s, doubling, 5 min cap). */
   readonly retryDelay?: (attempt: number) => number;
+  /**
+   * Sweep the billing source once at start-up, catching what happened while the daemon was
+   * down; default true. Tests that script the emulator turn it off to keep their calls exact.
+   */
+  readonly sweepOnStart?: boolean;
 }
 
 /** What the perkbridge component built, for the admin channel started after it. */
@@ -39,6 +46,8 @@ interface BuiltPerkbridge {
   readonly sources: ReadonlyMap<string, SourceLookup>;
   /** Set once the component started. */
   engine(): ReconcileEngine | undefined;
+  gate(): BudgetGate | undefined;
+  sweeper(): Sweeper | undefined;
 }
 
 /**
@@ -92,6 +101,10 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
   const targets = overrides.targets ?? (await buildTargets(loaded, context, () => engine));
   const sources = new Map<string, SourceLookup>();
   let paymenthub: PaymentHubClient | undefined;
+  // The gate reads its saved pause from the store, so it exists only once the store is open;
+  // no request is made before that.
+  let gate: BudgetGate | undefined;
+  let sweeper: Sweeper | undefined;
   const ph = config.sources.paymenthub;
   if (ph) {
     paymenthub = createPaymentHubClient({
@@ -100,8 +113,12 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
       timeoutMs: ph.request_timeout,
       clock,
       logger,
+      gate: {
+        acquire: (priority) => gate?.acquire(priority) ?? Promise.resolve(),
+        observe: (info) => gate?.observe(info),
+      },
     });
-    sources.set("paymenthub", paymentHubLookup(paymenthub, clock));
+    sources.set("paymenthub", paymentHubLookup(paymenthub, clock, logger));
   }
 
   if (ph) {
@@ -117,7 +134,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
       maxAgeMs: ph.event_max_age,
       maxFutureMs: ph.event_max_future,
       logger,
-      onAccepted: (entry) => engine?.schedule(...hintOf(entry)),
+      onAccepted: (entry) => accept(entry),
       onResult: (result) => m.webhooks.inc({ source: "paymenthub", result }),
     });
     http.route(
@@ -129,6 +146,18 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
       },
       { refuseWhileDraining: true },
     );
+  }
+
+  /** An event that names no member can only be answered by a sweep. */
+  function accept(entry: PaymentHubInboxEntry): void {
+    if (entry.event.memberId !== undefined) {
+      engine?.schedule(...hintOf(entry));
+      return;
+    }
+    logger.info({ event: entry.event.id, type: entry.event.type }, "webhook names no member: sweeping instead");
+    collections.inbox.delete(entry.key);
+    void store.commit();
+    void sweeper?.sweep();
   }
 
   function hintOf(entry: PaymentHubInboxEntry): [string, ReconcileHint] {
@@ -179,13 +208,43 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
         return { key: e.key, member, hint };
       });
       await engine.start(replay);
+      if (ph && paymenthub) {
+        gate = createBudgetGate({ rateLimit: ph.rate_limit, clock, kv: collections.kv, store, logger });
+        const live = engine;
+        sweeper = createSweeper({
+          client: paymenthub,
+          engine: { schedule: (key, hint) => live.schedule(key, hint), member: (key) => live.member(key) },
+          members: collections.members,
+          clock,
+          logger,
+          cron: ph.poll.cron,
+          rateLimit: ph.rate_limit,
+          onSweep: (report) => observeSweep(m, report),
+        });
+        sweeper.start();
+        if (overrides.sweepOnStart ?? true) void sweeper.sweep();
+      }
     },
     async stop() {
+      await sweeper?.stop();
       await engine?.stop();
+      await gate?.stop();
       for (const target of [...targets.values()].reverse()) await target.stop().catch((error: unknown) => logger.error({ err: error, target: target.name }, "target failed to stop"));
     },
   };
-  return { component, collections, targets, sources, engine: () => engine };
+  if (ph) {
+    new Gauge({
+      name: "perkbridge_api_budget_remaining",
+      help: "Requests left in each window of the billing source's client-side budget.",
+      labelNames: ["source", "window"],
+      registers: [metrics.registry],
+      collect() {
+        this.reset();
+        for (const w of gate?.snapshot().windows ?? []) this.set({ source: "paymenthub", window: `${w.windowMs / 1000}s` }, w.remaining);
+      },
+    });
+  }
+  return { component, collections, targets, sources, engine: () => engine, gate: () => gate, sweeper: () => sweeper };
 }
 
 /**
@@ -212,6 +271,21 @@ function createAdminComponent(loaded: LoadedConfig, context: DaemonContext, perk
         minecraftServers: Object.keys(loaded.config.targets.minecraft?.servers ?? {}),
         sources: [...built.sources.keys()],
         massRevoke: { config: engineSettingsOf(loaded.config).massRevoke, recent: () => recentRevocationsOf(built.collections.kv) },
+        budget: () => {
+          const snapshot = built.gate()?.snapshot();
+          if (!snapshot) return [];
+          return [{
+            source: "paymenthub",
+            windows: snapshot.windows.map((w) => ({ limit: w.limit, remaining: w.remaining, windowMs: w.windowMs })),
+            ...(snapshot.blockedUntil === undefined ? {} : { blockedUntil: snapshot.blockedUntil }),
+          }];
+        },
+        lastSweep: () => {
+          const r = built.sweeper()?.lastReport();
+          if (!r) return undefined;
+          return { source: "paymenthub", startedAt: r.startedAt, finishedAt: r.finishedAt, members: r.members, requests: r.requests, complete: r.complete, ...(r.error === undefined ? {} : { error: r.error }) };
+        },
+        ...(built.sweeper() ? { runSweep: async () => (built.sweeper() as Sweeper).sweep() } : {}),
       });
       const candidate = createAdminServer({ path, api, logger: context.logger });
       try {
@@ -229,23 +303,8 @@ function createAdminComponent(loaded: LoadedConfig, context: DaemonContext, perk
 }
 
 /** PaymentHub as the engine's {@link SourceLookup}: a direct lookup by member id. */
-export function paymentHubLookup(client: PaymentHubClient, clock: { now(): number }): SourceLookup {
-  return {
-    name: "paymenthub",
-    async fetchMember(id, priority): Promise<FetchResult> {
-      try {
-        const wire = await client.getMember(id, { priority });
-        if (wire === null) return { kind: "not-found" };
-        const now = clock.now();
-        return { kind: "found", member: mapMember(wire, { source: "paymenthub", observedAt: now, statusSince: now }).member };
-      } catch (error) {
-        if (error instanceof PaymentHubError) {
-          return { kind: "failed", reason: error.message, ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) };
-        }
-        return { kind: "failed", reason: error instanceof Error ? error.message : String(error) };
-      }
-    },
-  };
+export function paymentHubLookup(client: PaymentHubClient, clock: { now(): number }, logger: { warn(obj: object, msg: string): void }): SourceLookup {
+  return createPaymentHubLookup({ client, clock, logger });
 }
 
 function statusPolicyOf(statuses: { grant?: readonly string[] | undefined; trial?: readonly string[] | undefined; revoke?: readonly string[] | undefined }) {
@@ -265,6 +324,12 @@ async function buildTargets(loaded: LoadedConfig, context: DaemonContext, engine
   return targets;
 }
 
+function observeSweep(m: ReturnType<typeof createEngineMetrics>, report: SweepReport): void {
+  m.sweepDuration.observe({ source: "paymenthub", complete: String(report.complete) }, (report.finishedAt - report.startedAt) / 1000);
+  m.sweepMembers.set({ source: "paymenthub" }, report.members);
+  m.sweepRequests.inc({ source: "paymenthub" }, report.requests);
+}
+
 function createEngineMetrics(registry: DaemonContext["metrics"]["registry"], actions: () => Iterable<QueuedAction>) {
   return {
     webhooks: new Counter({ name: "perkbridge_webhooks_total", help: "Webhooks received, by source and result (accepted, duplicate, stale, future, ignored-type, forged, invalid).", labelNames: ["source", "result"], registers: [registry] }),
@@ -276,6 +341,9 @@ function createEngineMetrics(registry: DaemonContext["metrics"]["registry"], act
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
+    sweepDuration: new Histogram({ name: "perkbridge_sweep_duration_seconds", help: "Full sweeps of a billing source, by whether they completed.", labelNames: ["source", "complete"], buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600], registers: [registry] }),
+    sweepMembers: new Gauge({ name: "perkbridge_sweep_members", help: "Members listed by the last sweep.", labelNames: ["source"], registers: [registry] }),
+    sweepRequests: new Counter({ name: "perkbridge_sweep_requests_total", help: "List requests made by sweeps.", labelNames: ["source"], registers: [registry] }),
     queue: new Gauge({
       name: "perkbridge_queue_depth",
       help: "Unfinished actions, by target and state.",

@@ -91,6 +91,7 @@ ${options.policyYaml ?? ""}
       logger,
       components: perkbridgeComponents(loaded, {
         retryDelay: () => 20,
+        sweepOnStart: false,
         ...options.overrides,
         onEngine: (e) => {
           engine = e;

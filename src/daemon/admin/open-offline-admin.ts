@@ -49,7 +49,7 @@ export function createOfflineAdminOpener(options: OfflineAdminOptions = {}): Off
       const ph = config.sources.paymenthub;
       if (ph) {
         const client = createPaymentHubClient({ baseUrl: ph.base_url, apiKey: ph.api_key, timeoutMs: ph.request_timeout, clock, logger });
-        sources.set("paymenthub", paymentHubLookup(client, clock));
+        sources.set("paymenthub", paymentHubLookup(client, clock, logger));
       }
       engine = new ReconcileEngine({
         collections,
