@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerCheckCommand } from "./check-command.js";
 import type { CliIo } from "./cli-io.js";
 import { registerConfirmCommand } from "./confirm-command.js";
+import { registerDemoCommand } from "./demo-command.js";
 import { processTerminal } from "./progress.js";
 import { registerRetryCommand } from "./retry-command.js";
 import { registerStartCommand } from "./start-command.js";
@@ -22,6 +23,7 @@ export function createProgram(io: CliIo, setExitCode: (code: number) => void, ad
     .exitOverride();
   registerStartCommand(program, io, setExitCode);
   registerCheckCommand(program, io, setExitCode);
+  registerDemoCommand(program, io, setExitCode);
   // The operator commands; `admin` lets main.ts hand in the offline opener and tests a fake terminal.
   const adminDeps: AdminCommandDeps = { terminal: processTerminal(), clock: { now: () => Date.now() }, ...admin };
   registerStatusCommand(program, io, setExitCode, adminDeps);
