@@ -96,7 +96,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
   const collections = declareCollections(store);
 
   let engine: ReconcileEngine | undefined;
-  const m = createEngineMetrics(metrics.registry, () => engine?.queue.all() ?? []);
+  const m = createEngineMetrics(metrics.registry, () => engine?.queue.open() ?? []);
 
   const targets = overrides.targets ?? (await buildTargets(loaded, context, () => engine));
   const sources = new Map<string, SourceLookup>();
@@ -177,6 +177,18 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
     return [key, { ...base, fetch: true }];
   }
 
+  let pruneTimer: NodeJS.Timeout | undefined;
+  /** Processed event ids and finished actions older than `state.retention` go, so state stays bounded. */
+  async function prune(): Promise<void> {
+    const retention = config.state.retention;
+    const actions = engine?.queue.prune(clock.now(), retention) ?? 0;
+    // An id must outlive the age at which its event is refused anyway, or a replay would pass.
+    const events = store.pruneByAge(collections.seen, (e) => e.receivedAt, Math.max(retention, ph?.event_max_age ?? 0));
+    if (actions + events === 0) return;
+    await store.commit();
+    logger.info({ actions, events }, "pruned finished actions and processed event ids past the retention");
+  }
+
   const component: Component = {
     name: "perkbridge",
     async start() {
@@ -224,8 +236,12 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
         sweeper.start();
         if (overrides.sweepOnStart ?? true) void sweeper.sweep();
       }
+      await prune();
+      pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
+      pruneTimer.unref();
     },
     async stop() {
+      if (pruneTimer) clearInterval(pruneTimer);
       await sweeper?.stop();
       await engine?.stop();
       await gate?.stop();
@@ -323,6 +339,8 @@ async function buildTargets(loaded: LoadedConfig, context: DaemonContext, engine
   }
   return targets;
 }
+
+const PRUNE_INTERVAL_MS = 3_600_000;
 
 function observeSweep(m: ReturnType<typeof createEngineMetrics>, report: SweepReport): void {
   m.sweepDuration.observe({ source: "paymenthub", complete: String(report.complete) }, (report.finishedAt - report.startedAt) / 1000);

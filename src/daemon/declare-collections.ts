@@ -12,7 +12,10 @@ export type PaymentHubInboxEntry = InboxEntry<PaymentHubEvent & IntakeEvent>;
 export interface PerkbridgeCollections {
   readonly members: Collection<Member>;
   readonly ledger: Collection<LedgerEntry>;
+  /** Unfinished actions: small and hot. */
   readonly actions: Collection<QueuedAction>;
+  /** Finished actions, kept for `state.retention` and pruned. */
+  readonly history: Collection<QueuedAction>;
   readonly inbox: Collection<PaymentHubInboxEntry>;
   /** Processed webhook ids (the `events` file), for deduplication. */
   readonly seen: Collection<SeenEvent>;
@@ -31,11 +34,16 @@ export function declareCollections(store: Store): PerkbridgeCollections {
     members: store.collection<Member>("members", { shards: LARGE_COLLECTION_SHARDS }),
     ledger: store.collection<LedgerEntry>("ledger", { shards: LARGE_COLLECTION_SHARDS }),
     actions: store.collection<QueuedAction>("actions"),
+    // Finished actions and processed event ids grow with traffic until pruned: sharded, so the
+    // commit that acknowledges a webhook rewrites a small file, not a week of history.
+    history: store.collection<QueuedAction>("history", { shards: HISTORY_SHARDS }),
     inbox: store.collection<PaymentHubInboxEntry>("inbox"),
-    seen: store.collection<SeenEvent>("events"),
+    seen: store.collection<SeenEvent>("events", { shards: HISTORY_SHARDS }),
     kv: store.collection<unknown>("kv"),
   };
 }
+
+const HISTORY_SHARDS = 64;
 
 /**
  * The `kv` key under which the reconcile engine keeps the mass-revoke guard's state (its GUARD_KEY),

@@ -40,7 +40,7 @@ export interface PerksSource {
   member(key: string): Member | undefined;
   explain(key: string): { desired: Desired; pending: readonly PendingPerk[] } | undefined;
   entriesOf(subject: string, filter?: { target?: string; scope?: string }): LedgerEntry[];
-  readonly queue: { all(): Iterable<{ readonly state: ActionState; readonly action: PerkAction; readonly last?: PerksOpenAction["last"] }> };
+  readonly queue: { open(): Iterable<{ readonly state: ActionState; readonly action: PerkAction; readonly last?: PerksOpenAction["last"] }> };
 }
 
 /** Discord's limit for a message is 2,000 characters. */
@@ -68,7 +68,7 @@ export function perksViewOf(source: PerksSource, userId: string, guildId: string
   }
   const entries = [...subjects].flatMap((subject) => source.entriesOf(subject));
   const open: PerksOpenAction[] = [];
-  for (const rec of source.queue.all()) {
+  for (const rec of source.queue.open()) {
     if (rec.state === "done" || rec.state === "superseded" || !subjects.has(rec.action.subject)) continue;
     open.push({ state: rec.state, action: rec.action, ...(rec.last ? { last: rec.last } : {}) });
   }

@@ -47,7 +47,7 @@ async function wakeWaiting(engine: ReconcileEngine, target: MinecraftTarget, eve
   const name = event.name.toLowerCase();
   const uuid = event.uuid?.toLowerCase();
   if (uuid !== undefined) wake(`minecraft:${uuid}`, event.server);
-  for (const rec of engine.queue.all()) {
+  for (const rec of engine.queue.open()) {
     if (rec.state !== "waiting" || rec.lane !== "minecraft") continue;
     const identity = rec.action.identities.minecraft;
     if (uuid !== undefined && rec.action.subject === `minecraft:${uuid}`) {

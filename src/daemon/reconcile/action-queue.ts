@@ -63,12 +63,25 @@ export function actionKey(action: Pick<PerkAction, "subject" | "perk">): string 
  */
 export class ActionQueue {
   readonly #records: ActionCollection;
+  readonly #history: ActionCollection;
   readonly #openByKey = new Map<string, string>();
   readonly #ready = new Map<string, Set<string>>();
 
-  constructor(records: ActionCollection) {
+  /**
+   * `records` holds unfinished actions and is small and hot: it is rewritten by
+   * nearly every commit. Finished ones move to `history` (a sharded collection),
+   * so a busy day never makes each commit rewrite a large file.
+   */
+  constructor(records: ActionCollection, history: ActionCollection = records) {
     this.#records = records;
-    for (const rec of records.values()) this.#index(rec);
+    this.#history = history;
+    for (const rec of [...records.values()]) {
+      if (isOpen(rec.state) || history === records) this.#index(rec);
+      else {
+        records.delete(rec.action.id);
+        history.set(rec.action.id, rec);
+      }
+    }
   }
 
   /**
@@ -106,7 +119,7 @@ export class ActionQueue {
   }
 
   get(id: string): QueuedAction | undefined {
-    return this.#records.get(id);
+    return this.#records.get(id) ?? this.#history.get(id);
   }
 
   /** The open action for a subject and perk, if any. */
@@ -137,17 +150,23 @@ export class ActionQueue {
     this.#setState(rec, state, now);
   }
 
-  /** All records, for status, retry and pruning. */
-  all(): IterableIterator<QueuedAction> {
+  /** Unfinished actions: what status, retry and the lanes care about. */
+  open(): IterableIterator<QueuedAction> {
     return this.#records.values();
+  }
+
+  /** Every record kept, finished ones included (until pruned). */
+  *all(): IterableIterator<QueuedAction> {
+    yield* this.#records.values();
+    if (this.#history !== this.#records) yield* this.#history.values();
   }
 
   /** Drops finished actions older than `maxAgeMs`; returns how many. */
   prune(now: number, maxAgeMs: number): number {
     let n = 0;
-    for (const rec of [...this.#records.values()]) {
+    for (const rec of [...this.#history.values()]) {
       if (!isOpen(rec.state) && now - rec.updatedAt > maxAgeMs) {
-        this.#records.delete(rec.action.id);
+        this.#history.delete(rec.action.id);
         n++;
       }
     }
@@ -158,7 +177,12 @@ export class ActionQueue {
     this.#unindex(rec);
     rec.state = state;
     rec.updatedAt = now;
-    this.#records.set(rec.action.id, rec);
+    if (isOpen(state) || this.#history === this.#records) {
+      this.#records.set(rec.action.id, rec);
+    } else {
+      this.#records.delete(rec.action.id);
+      this.#history.set(rec.action.id, rec);
+    }
     this.#index(rec);
   }
 

@@ -64,6 +64,8 @@ export interface EngineCollections {
   readonly members: Collection<Member>;
   readonly ledger: Collection<LedgerEntry>;
   readonly actions: Collection<QueuedAction>;
+  /** Finished actions; defaults to `actions` itself. */
+  readonly history?: Collection<QueuedAction>;
   readonly kv: Collection<unknown>;
   readonly inbox: Collection<{ readonly key: string }>;
 }
@@ -140,7 +142,7 @@ export class ReconcileEngine {
   constructor(options: ReconcileEngineOptions) {
     this.#o = options;
     const { collections } = options;
-    this.queue = new ActionQueue(collections.actions);
+    this.queue = new ActionQueue(collections.actions, collections.history);
     // The ledger collection is the map the core applies changes to, through this adapter.
     this.#ledger = collectionAsMap(collections.ledger);
     this.#index = indexByMember(collections.ledger.entries());
@@ -165,7 +167,7 @@ export class ReconcileEngine {
   async start(inboxReplay: readonly { key: string; hint: ReconcileHint; member: string }[] = []): Promise<void> {
     const now = this.#o.clock.now();
     let unknown = 0;
-    for (const rec of [...this.queue.all()]) {
+    for (const rec of [...this.queue.open()]) {
       if (rec.state === "sending") {
         this.queue.update(rec, "parked", now, {
           last: { kind: "failed", reason: "outcome unknown: perkbridge stopped after sending this once-only command and before its reply", fix: "check on the server whether it took effect, then `perkbridge retry` or leave it" },
@@ -262,7 +264,7 @@ export class ReconcileEngine {
   async subjectReturned(subject: string, opts: { target: string; scope?: string; restore: boolean; cause: string }): Promise<number> {
     const now = this.#o.clock.now();
     let n = 0;
-    for (const rec of [...this.queue.all()]) {
+    for (const rec of [...this.queue.open()]) {
       if (rec.state !== "waiting" || rec.action.subject !== subject || rec.lane !== opts.target) continue;
       if (opts.scope !== undefined && rec.action.perk.scope !== opts.scope) continue;
       this.queue.update(rec, "queued", now, { notBefore: now });
@@ -320,7 +322,7 @@ export class ReconcileEngine {
     const states = new Set(filter.states ?? ["parked"]);
     const now = this.#o.clock.now();
     let n = 0;
-    for (const rec of [...this.queue.all()]) {
+    for (const rec of [...this.queue.open()]) {
       if (!states.has(rec.state)) continue;
       if (filter.target !== undefined && rec.lane !== filter.target) continue;
       if (filter.member !== undefined && !rec.action.members.includes(filter.member)) continue;

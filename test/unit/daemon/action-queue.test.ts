@@ -67,4 +67,31 @@ describe("ActionQueue", () => {
     expect(q.get("a1")).toBeUndefined();
     expect(q.get("a2")?.state).toBe("queued");
   });
+
+  it("moves finished actions to the history collection, where only pruning removes them", () => {
+    const records = mapCollection();
+    const history = mapCollection();
+    const q = new ActionQueue(records, history);
+    const done = q.enqueue(action("a1", "grant"), opts);
+    q.update(done, "done", 20);
+    const open = q.enqueue(action("a2", "grant", "discord:2"), opts);
+    expect([...records.keys()]).toEqual(["a2"]);
+    expect([...history.keys()]).toEqual(["a1"]);
+    expect(q.get("a1")?.state).toBe("done");
+    expect([...q.open()].map((r) => r.action.id)).toEqual(["a2"]);
+    expect([...q.all()].map((r) => r.action.id).sort()).toEqual(["a1", "a2"]);
+    expect(q.prune(10_000, 5000)).toBe(1);
+    expect(history.size).toBe(0);
+    expect(q.get("a2")).toBe(open);
+  });
+
+  it("moves finished records left in the hot collection by an older layout on load", () => {
+    const records = mapCollection();
+    const old = new ActionQueue(records);
+    old.update(old.enqueue(action("a1", "grant"), opts), "superseded", 11);
+    const history = mapCollection();
+    new ActionQueue(records, history);
+    expect(records.size).toBe(0);
+    expect(history.get("a1")?.state).toBe("superseded");
+  });
 });
