@@ -77,6 +77,24 @@ describe("minecraft end to end (PaymentHub webhook → daemon → RCON emulators
     expect(h.engine.grantsOf("paymenthub:mem_1")).toEqual([]);
   });
 
+  it("whitelists as soon as the member record gains the Minecraft name, without waiting for the player", async () => {
+    h = await startMinecraftHarness({
+      profiles: [BOB],
+      plansYaml: plans(`
+      - minecraft: { server: survival, whitelist: true }`),
+    });
+    const { survival } = h.servers;
+    h.emulator.addMember(mcMember("mem_n", { minecraft_uuid: BOB.uuid }));
+    await h.settle();
+    expect(survival.world.whitelist.size).toBe(0);
+    expect(h.actionsOf(bobSubject).map((r) => r.state)).toEqual(["waiting"]);
+
+    h.emulator.updateMember("mem_n", { metadata: { minecraft_uuid: BOB.uuid, minecraft_name: "bob" } });
+    await h.settle();
+    expect([...survival.world.whitelist.values()]).toEqual(["bob"]);
+    expect(h.commands("survival")).toEqual(["whitelist add bob"]);
+  });
+
   it("sends nothing built from injected metadata: a newline in a name, a UUID with spaces or a command, a 40-character name", async () => {
     h = await startMinecraftHarness({
       profiles: [BOB],

@@ -161,6 +161,12 @@ describe("GET /members/{id}", () => {
     }
   });
 
+  it("treats PaymentHub's route_not_found 404 (a wrong base URL path) as an error, never as 'member gone'", async () => {
+    const wrongPath = emulator.url.replace(/\/v1$/, "/v2");
+    const error = await caught(client({ baseUrl: wrongPath }).getMember("mem_1"));
+    expect(error.code).toBe("ERR_PAYMENTHUB_NOT_FOUND");
+  });
+
   it("rejects a 200 that is not a member", async () => {
     const foreign = await startForeignServer(200, JSON.stringify({ hello: "world" }), "application/json");
     try {

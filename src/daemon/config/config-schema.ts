@@ -555,7 +555,7 @@ export function perksFromEntry(entry: PerkEntry): Perk[] {
     if (m.group !== undefined) return [{ target: "minecraft", scope: m.server, kind: "group", value: m.group }];
     if (m.whitelist) return [{ target: "minecraft", scope: m.server, kind: "whitelist", value: "" }];
     if (m.command !== undefined && m.grant !== undefined) {
-      const params: Record<string, string | boolean> = { grant: m.grant, once: m.once ?? false, online_only: m.online_only ?? false };
+      const params: Record<string, string | boolean> = { grant: m.grant, once: m.once ?? true, online_only: m.online_only ?? false };
       if (m.revoke !== undefined) params["revoke"] = m.revoke;
       return [{ target: "minecraft", scope: m.server, kind: "command", value: m.command, params }];
     }

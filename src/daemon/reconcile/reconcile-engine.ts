@@ -451,6 +451,7 @@ export class ReconcileEngine {
     for (const h of guarded.held) logger.warn({ member: key, subject: h.action.subject, perk: perkKey(h.action.perk), reason: h.reason }, "revocation held");
     for (const revoke of guarded.admitted) this.#enqueue(revoke, cause, now, receivedAt);
     this.#applyLedger(plan.ledger);
+    this.#refreshWaiting(key, member, cause, now);
 
     this.#armTimer(member, now, desired);
     await this.#finish(hint);
@@ -463,6 +464,21 @@ export class ReconcileEngine {
       held: guarded.held.length,
       pending: plan.pending,
     });
+  }
+
+  /**
+   * An action waiting for something the member record can supply (a Minecraft
+   * name for a whitelist entry) carries the identities it was planned with. When
+   * the record changes, a copy with the new identities supersedes it, so adding
+   * the name to the metadata is enough; nobody has to wait for the player.
+   */
+  #refreshWaiting(key: string, member: Member, cause: string, now: number): void {
+    const identities = JSON.stringify(member.identities);
+    for (const lk of ledgerKeysOfMember(this.#index, key)) {
+      const rec = this.queue.openFor(lk);
+      if (rec?.state !== "waiting" || JSON.stringify(rec.action.identities) === identities) continue;
+      this.#enqueue({ ...rec.action, id: randomUUID(), identities: member.identities }, cause, now, now);
+    }
   }
 
   /** Settles the inbox entries and makes everything planned durable before any action runs. */

@@ -325,7 +325,7 @@ export function createPaymentHubClient(options: PaymentHubClientOptions): Paymen
 
     async getMember(id, requestOptions) {
       const response = await send("GET", memberPath(id), requestOptions?.priority ?? "webhook");
-      if (response.status === 404 && errorEnvelopeSchema.safeParse(parseJson(response.text)).success) return null;
+      if (response.status === 404 && isMemberMissing(parseJson(response.text))) return null;
       if (response.status !== 200) throw httpError("GET", response);
       const parsed = apiMemberSchema.safeParse(parseJson(response.text));
       if (!parsed.success) throw invalidResponse("GET", response.shown, issuesOf(parsed.error));
@@ -339,4 +339,16 @@ export function createPaymentHubClient(options: PaymentHubClientOptions): Paymen
       return parsed.success ? parsed.data : undefined;
     },
   };
+}
+
+/**
+ * A 404 confirms a member gone only with PaymentHub's envelope and a code that
+ * speaks of a missing resource (or none): `route_not_found` means the base URL
+ * is wrong, and must never count as evidence for a revocation.
+ */
+function isMemberMissing(body: unknown): boolean {
+  const parsed = errorEnvelopeSchema.safeParse(body);
+  if (!parsed.success) return false;
+  const code = parsed.data.error.code;
+  return code === undefined || code === null || code === "resource_missing";
 }
