@@ -90,11 +90,11 @@ export class LaneRunner {
 
   async #run(lane: string, target: PerkTarget, rec: QueuedAction): Promise<void> {
     const { queue, store, clock, logger } = this.#o;
-    if (rec.once) {
-      // Marked on disk before it is sent: after a crash it is reported, never resent.
-      queue.update(rec, "sending", clock.now());
-      await store.commit();
-    }
+    // A once-only action is marked sending before it goes out: after a crash it is reported, never resent.
+    if (rec.once) queue.update(rec, "sending", clock.now());
+    // kick() also sees actions whose reconcile has not committed yet (another member's kick can
+    // come first): nothing is sent before it is on disk (DESIGN.md invariant 6).
+    await store.commit();
     let result: SyncResult;
     try {
       result = await target.apply(rec.action);
