@@ -10,10 +10,11 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ledgerKey, type LedgerEntry } from "../src/core/ledger.js";
+import { ledgerKey } from "../src/core/ledger.js";
 import type { Member } from "../src/core/member.js";
 import type { Perk } from "../src/core/perk.js";
-import { createStore, LARGE_COLLECTION_SHARDS } from "../src/daemon/store/create-store.js";
+import { declareCollections, INTAKE_DIR } from "../src/daemon/declare-collections.js";
+import { createStore } from "../src/daemon/store/create-store.js";
 import { msSince, type Bench, type BenchEntry } from "./lib.js";
 
 const MEMBERS = 100_000;
@@ -50,9 +51,7 @@ export function benchMember(id: string, now: number): Member {
  */
 export async function prefillState(dir: string, members: number): Promise<void> {
   const store = createStore({ dir });
-  const memberCollection = store.collection<Member>("members", { shards: LARGE_COLLECTION_SHARDS });
-  const ledger = store.collection<LedgerEntry>("ledger", { shards: LARGE_COLLECTION_SHARDS });
-  for (const name of ["actions", "inbox", "events", "kv"]) store.collection(name);
+  const { members: memberCollection, ledger } = declareCollections(store, createStore({ dir: join(dir, INTAKE_DIR) }));
   await store.open();
   const now = Date.now();
   for (let i = 0; i < members; i++) {

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { Counter, Gauge, Histogram } from "prom-client";
 import { backoffDelay } from "../core/backoff.js";
 import { PerkbridgeError } from "../core/errors.js";
@@ -12,12 +13,13 @@ import { createEngineAdminApi } from "./admin/create-engine-admin-api.js";
 import type { Config } from "./config/config-schema.js";
 import type { LoadedConfig } from "./config/load-config.js";
 import type { Component, ComponentFactory, DaemonContext } from "./create-daemon.js";
-import { declareCollections, MASS_REVOKE_GUARD_KEY, type PaymentHubInboxEntry, type PerkbridgeCollections } from "./declare-collections.js";
-import { createWebhookIntake, type IntakeEvent } from "./intake/webhook-intake.js";
+import { declareCollections, INTAKE_DIR, MASS_REVOKE_GUARD_KEY, type PaymentHubInboxEntry, type PerkbridgeCollections } from "./declare-collections.js";
+import { createInboxSettler, createWebhookIntake, type IntakeEvent } from "./intake/webhook-intake.js";
 import type { QueuedAction } from "./reconcile/action-queue.js";
 import { createBudgetGate, type BudgetGate } from "./paymenthub/create-budget-gate.js";
 import { createPaymentHubLookup } from "./paymenthub/create-paymenthub-lookup.js";
 import { createSweeper, type Sweeper, type SweepReport } from "./paymenthub/create-sweeper.js";
+import { createStore } from "./store/create-store.js";
 import { ReconcileEngine, type ReconcileEngineOptions, type ReconcileHint, type SourceLookup } from "./reconcile/reconcile-engine.js";
 import { createDiscordLane } from "./lanes/discord-lane.js";
 import { createHttpLane } from "./lanes/http-lane.js";
@@ -92,8 +94,11 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
   const { config, plans } = loaded;
   const { store, logger, clock, http, metrics } = context;
 
-  // Declared before the store opens.
-  const collections = declareCollections(store);
+  // The inbox has a store of its own, so acknowledgements never wait for cold shards (INTAKE_DIR).
+  const intakeStore = createStore({ dir: join(config.state.dir, INTAKE_DIR), clock, ...(config.state.retention === undefined ? {} : { retentionMs: config.state.retention }) });
+  let intakeOpen = false;
+  // Declared before the stores open.
+  const collections = declareCollections(store, intakeStore);
 
   let engine: ReconcileEngine | undefined;
   const m = createEngineMetrics(metrics.registry, () => engine?.queue.open() ?? []);
@@ -129,7 +134,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
       signatureHeader: "x-paymenthub-signature",
       inbox: collections.inbox,
       seen: collections.seen,
-      store,
+      store: intakeStore,
       clock,
       maxAgeMs: ph.event_max_age,
       maxFutureMs: ph.event_max_future,
@@ -141,6 +146,8 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
       "POST",
       "/webhooks/paymenthub",
       async (req) => {
+        // Until the inbox is loaded nothing can be made durable: the sender retries.
+        if (!intakeOpen) return { status: 503, headers: { "retry-after": "5", "content-type": "application/json" }, body: JSON.stringify({ result: "starting" }) };
         const res = await intake(req.body, req.headers);
         return { status: res.status, headers: { "content-type": "application/json" }, body: JSON.stringify(res.body) };
       },
@@ -156,7 +163,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
     }
     logger.info({ event: entry.event.id, type: entry.event.type }, "webhook names no member: sweeping instead");
     collections.inbox.delete(entry.key);
-    void store.commit();
+    void intakeStore.commit();
     void sweeper?.sweep();
   }
 
@@ -183,62 +190,77 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
     const retention = config.state.retention;
     const actions = engine?.queue.prune(clock.now(), retention) ?? 0;
     // An id must outlive the age at which its event is refused anyway, or a replay would pass.
-    const events = store.pruneByAge(collections.seen, (e) => e.receivedAt, Math.max(retention, ph?.event_max_age ?? 0));
+    const events = intakeStore.pruneByAge(collections.seen, (e) => e.receivedAt, Math.max(retention, ph?.event_max_age ?? 0));
     if (actions + events === 0) return;
-    await store.commit();
+    await Promise.all([store.commit(), intakeStore.commit()]);
     logger.info({ actions, events }, "pruned finished actions and processed event ids past the retention");
+  }
+
+  async function startEngine(): Promise<void> {
+    engine = new ReconcileEngine({
+      collections,
+      store,
+      settleInbox: createInboxSettler(collections.inbox, collections.seen, intakeStore),
+      clock,
+      logger,
+      plans,
+      sources,
+      targets,
+      ...engineSettingsOf(config, overrides.retryDelay),
+      onSettled: (rec, result) => {
+        m.actions.inc({ target: rec.lane, result: result.kind });
+        if (rec.state === "done") m.latency.observe({ target: rec.lane }, (clock.now() - rec.receivedAt) / 1000);
+      },
+    });
+    overrides.onEngine?.(engine);
+    const missing = new Set([...plans.values()].flatMap((p) => [...p.perks, ...(p.trialPerks ?? [])]).map((p) => p.target).filter((t) => !targets.has(t)));
+    for (const lane of missing) {
+      logger.warn({ target: lane }, `plans grant ${lane} perks but no ${lane} target is configured: those actions stay queued until it is`);
+    }
+    for (const target of targets.values()) {
+      // A target that cannot start is reported and its lane waits; it never stops the daemon.
+      await target.start().catch((error: unknown) => logger.error({ err: error, target: target.name }, "target failed to start; its actions wait"));
+    }
+    const replay = [...collections.inbox.values()].filter((e) => e.event.memberId !== undefined).map((e) => {
+      const [member, hint] = hintOf(e);
+      return { key: e.key, member, hint };
+    });
+    await engine.start(replay);
+    if (ph && paymenthub) {
+      gate = createBudgetGate({ rateLimit: ph.rate_limit, clock, kv: collections.kv, store, logger });
+      const live = engine;
+      sweeper = createSweeper({
+        client: paymenthub,
+        engine: { schedule: (key, hint) => live.schedule(key, hint), member: (key) => live.member(key) },
+        members: collections.members,
+        clock,
+        logger,
+        cron: ph.poll.cron,
+        rateLimit: ph.rate_limit,
+        onSweep: (report) => observeSweep(m, report),
+      });
+      sweeper.start();
+      if (overrides.sweepOnStart ?? true) void sweeper.sweep();
+    }
+    await prune();
+    pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
+    pruneTimer.unref();
+  
   }
 
   const component: Component = {
     name: "perkbridge",
     async start() {
-      engine = new ReconcileEngine({
-        collections,
-        store,
-        clock,
-        logger,
-        plans,
-        sources,
-        targets,
-        ...engineSettingsOf(config, overrides.retryDelay),
-        onSettled: (rec, result) => {
-          m.actions.inc({ target: rec.lane, result: result.kind });
-          if (rec.state === "done") m.latency.observe({ target: rec.lane }, (clock.now() - rec.receivedAt) / 1000);
-        },
-      });
-      overrides.onEngine?.(engine);
-      const missing = new Set([...plans.values()].flatMap((p) => [...p.perks, ...(p.trialPerks ?? [])]).map((p) => p.target).filter((t) => !targets.has(t)));
-      for (const lane of missing) {
-        logger.warn({ target: lane }, `plans grant ${lane} perks but no ${lane} target is configured: those actions stay queued until it is`);
+      logger.info({ dir: intakeStore.dir, ...(await intakeStore.open()) }, "inbox loaded");
+      intakeOpen = true;
+      try {
+        await startEngine();
+      } catch (error) {
+        // A component that failed to start is not stopped by the daemon: release the inbox here.
+        intakeOpen = false;
+        await intakeStore.close();
+        throw error;
       }
-      for (const target of targets.values()) {
-        // A target that cannot start is reported and its lane waits; it never stops the daemon.
-        await target.start().catch((error: unknown) => logger.error({ err: error, target: target.name }, "target failed to start; its actions wait"));
-      }
-      const replay = [...collections.inbox.values()].filter((e) => e.event.memberId !== undefined).map((e) => {
-        const [member, hint] = hintOf(e);
-        return { key: e.key, member, hint };
-      });
-      await engine.start(replay);
-      if (ph && paymenthub) {
-        gate = createBudgetGate({ rateLimit: ph.rate_limit, clock, kv: collections.kv, store, logger });
-        const live = engine;
-        sweeper = createSweeper({
-          client: paymenthub,
-          engine: { schedule: (key, hint) => live.schedule(key, hint), member: (key) => live.member(key) },
-          members: collections.members,
-          clock,
-          logger,
-          cron: ph.poll.cron,
-          rateLimit: ph.rate_limit,
-          onSweep: (report) => observeSweep(m, report),
-        });
-        sweeper.start();
-        if (overrides.sweepOnStart ?? true) void sweeper.sweep();
-      }
-      await prune();
-      pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
-      pruneTimer.unref();
     },
     async stop() {
       if (pruneTimer) clearInterval(pruneTimer);
@@ -246,6 +268,10 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
       await engine?.stop();
       await gate?.stop();
       for (const target of [...targets.values()].reverse()) await target.stop().catch((error: unknown) => logger.error({ err: error, target: target.name }, "target failed to stop"));
+      if (intakeOpen) {
+        intakeOpen = false;
+        await intakeStore.close();
+      }
     },
   };
   if (ph) {

@@ -23,27 +23,40 @@ export interface PerkbridgeCollections {
 }
 
 /**
- * Declares every collection of the state directory on a store that is not open yet. The daemon and
+ * Declares every collection of the state directory on its two stores, neither open yet: `store`
+ * (the state directory) and `intake` (its `intake/` subdirectory, see {@link INTAKE_DIR}).
+  The daemon and
  * the offline operator commands both call this, so both open the directory with the same layout: a
  * collection declared in one and not the other would stop the open with ERR_STATE_LAYOUT, or leave
  * a file unread.
  */
-export function declareCollections(store: Store): PerkbridgeCollections {
+export function declareCollections(store: Store, intake: Store): PerkbridgeCollections {
   // Large cold collections sharded (a change rewrites 1/256 of them), small hot ones single files.
   return {
     members: store.collection<Member>("members", { shards: LARGE_COLLECTION_SHARDS }),
     ledger: store.collection<LedgerEntry>("ledger", { shards: LARGE_COLLECTION_SHARDS }),
-    actions: store.collection<QueuedAction>("actions"),
+    // Sharded too: a burst leaves thousands of actions open, and each commit must not rewrite them all.
+    actions: store.collection<QueuedAction>("actions", { shards: HISTORY_SHARDS }),
     // Finished actions and processed event ids grow with traffic until pruned: sharded, so the
     // commit that acknowledges a webhook rewrites a small file, not a week of history.
     history: store.collection<QueuedAction>("history", { shards: HISTORY_SHARDS }),
-    inbox: store.collection<PaymentHubInboxEntry>("inbox"),
-    seen: store.collection<SeenEvent>("events", { shards: HISTORY_SHARDS }),
+    // Sharded: under a backlog the inbox grows, and an acknowledgement must still write one small file.
+    inbox: intake.collection<PaymentHubInboxEntry>("inbox", { shards: INBOX_SHARDS }),
+    seen: intake.collection<SeenEvent>("events", { shards: HISTORY_SHARDS }),
     kv: store.collection<unknown>("kv"),
   };
 }
 
 const HISTORY_SHARDS = 64;
+const INBOX_SHARDS = 16;
+
+/**
+ * The webhook inbox and processed event ids live in a store of their own (a subdirectory with its
+ * own lock and journal): a webhook is acknowledged once that store has committed, without waiting
+ * for the member and ledger shards that concurrent reconciles are writing. Measured at 100k members,
+ * one shared store made every acknowledgement wait for a pass over dozens of 135 KB shards.
+ */
+export const INTAKE_DIR = "intake";
 
 /**
  * The `kv` key under which the reconcile engine keeps the mass-revoke guard's state (its GUARD_KEY),

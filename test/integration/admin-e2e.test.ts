@@ -12,7 +12,7 @@ import { loadConfig } from "../../src/daemon/config/load-config.js";
 import { createDaemon, type Daemon } from "../../src/daemon/create-daemon.js";
 import { createLogger } from "../../src/daemon/create-logger.js";
 import { perkbridgeComponents } from "../../src/daemon/create-perkbridge.js";
-import { declareCollections } from "../../src/daemon/declare-collections.js";
+import { declareCollections, INTAKE_DIR } from "../../src/daemon/declare-collections.js";
 import { createStore } from "../../src/daemon/store/create-store.js";
 import type { ReconcileEngine } from "../../src/daemon/reconcile/reconcile-engine.js";
 import { createHttpReceiver, type HttpReceiver } from "../../src/sandbox/http-receiver/create-http-receiver.js";
@@ -328,7 +328,7 @@ describe("perkbridge sync", () => {
     await h.stop();
     // Cancellations the daemon stored but never reconciled, written through the daemon's own layout.
     const store = createStore({ dir: h.stateDir });
-    const { members } = declareCollections(store);
+    const { members } = declareCollections(store, createStore({ dir: join(h.stateDir, INTAKE_DIR) }));
     await store.open();
     for (const [key, member] of [...members.entries()]) members.set(key, { ...member, status: "canceled" });
     await store.close();

@@ -1,9 +1,11 @@
+import { join } from "node:path";
 import type { Clock } from "../../core/ports.js";
 import { createPaymentHubClient } from "../../sources/paymenthub/create-paymenthub-client.js";
 import type { Config } from "../config/config-schema.js";
 import { loadConfig, type Env } from "../config/load-config.js";
 import { engineSettingsOf, paymentHubLookup, recentRevocationsOf } from "../create-perkbridge.js";
-import { declareCollections } from "../declare-collections.js";
+import { declareCollections, INTAKE_DIR } from "../declare-collections.js";
+import { createInboxSettler } from "../intake/webhook-intake.js";
 import { ReconcileEngine, type SourceLookup } from "../reconcile/reconcile-engine.js";
 import { createStore } from "../store/create-store.js";
 import type { AdminSession, OfflineAdminFactory, TargetHealth } from "./admin-api.js";
@@ -41,8 +43,15 @@ export function createOfflineAdminOpener(options: OfflineAdminOptions = {}): Off
     const clock = options.clock ?? { now: () => Date.now() };
     const logger = options.logger ?? silent;
     const store = createStore({ dir: config.state.dir, clock, ...(config.state.retention === undefined ? {} : { retentionMs: config.state.retention }) });
-    const collections = declareCollections(store);
+    const intake = createStore({ dir: join(config.state.dir, INTAKE_DIR), clock });
+    const collections = declareCollections(store, intake);
     await store.open();
+    try {
+      await intake.open();
+    } catch (error) {
+      await store.close().catch(() => undefined);
+      throw error;
+    }
     let engine: ReconcileEngine;
     try {
       const sources = new Map<string, SourceLookup>();
@@ -54,6 +63,7 @@ export function createOfflineAdminOpener(options: OfflineAdminOptions = {}): Off
       engine = new ReconcileEngine({
         collections,
         store,
+        settleInbox: createInboxSettler(collections.inbox, collections.seen, intake),
         clock,
         logger,
         plans,
@@ -81,6 +91,7 @@ export function createOfflineAdminOpener(options: OfflineAdminOptions = {}): Off
             try {
               await engine.stop();
             } finally {
+              await intake.close().catch(() => undefined);
               await store.close();
             }
           })();
@@ -89,6 +100,7 @@ export function createOfflineAdminOpener(options: OfflineAdminOptions = {}): Off
       };
       return session;
     } catch (error) {
+      await intake.close().catch(() => undefined);
       await store.close().catch(() => undefined);
       throw error;
     }

@@ -93,7 +93,8 @@ export function createWebhookIntake<E extends IntakeEvent>(o: WebhookIntakeOptio
     const { event } = parsed;
     const key = `${o.source}:${event.id}`;
     const now = o.clock.now();
-    if (o.seen.has(key)) {
+    // Pending in the inbox or already processed: either way, this copy changes nothing.
+    if (o.seen.has(key) || o.inbox.has(key)) {
       // The first copy may still be on its way to disk: acknowledge only once it is there.
       await o.store.commit();
       o.logger.info({ source: o.source, event: event.id }, "webhook duplicate: already received, ignored");
@@ -107,8 +108,8 @@ export function createWebhookIntake<E extends IntakeEvent>(o: WebhookIntakeOptio
       o.logger.warn({ source: o.source, event: event.id, created: new Date(event.created).toISOString() }, "webhook ignored: created too far in the future (check both clocks)");
       return done("future", 200, "event is dated too far in the future");
     }
-    o.seen.set(key, { receivedAt: now });
     if (!event.known) {
+      o.seen.set(key, { receivedAt: now });
       await o.store.commit();
       o.logger.info({ source: o.source, event: event.id, type: event.type }, "webhook of an unknown type acknowledged and ignored");
       return done("ignored-type", 200, `unknown event type ${event.type}`);
@@ -118,5 +119,29 @@ export function createWebhookIntake<E extends IntakeEvent>(o: WebhookIntakeOptio
     await o.store.commit();
     o.onAccepted(entry);
     return done("accepted", 202);
+  };
+}
+
+/**
+ * Moves processed entries out of the inbox into the processed ids, in one commit of the intake
+ * store. Only the inbox file is written when a webhook is acknowledged; its id joins the
+ * (sharded, pruned) processed ids once the event has been planned, so the commit that answers a
+ * sender stays one small file.
+ */
+export function createInboxSettler(
+  inbox: Collection<InboxEntry<IntakeEvent>> & { delete(id: string): unknown },
+  seen: Collection<SeenEvent>,
+  store: { commit(): Promise<void> },
+): (keys: Iterable<string>) => Promise<void> {
+  return async (keys) => {
+    let n = 0;
+    for (const key of keys) {
+      const entry = inbox.get(key);
+      if (!entry) continue;
+      seen.set(key, { receivedAt: entry.receivedAt });
+      inbox.delete(key);
+      n++;
+    }
+    if (n > 0) await store.commit();
   };
 }

@@ -73,6 +73,11 @@ export interface EngineCollections {
 export interface ReconcileEngineOptions {
   readonly collections: EngineCollections;
   readonly store: { commit(): Promise<void> };
+  /**
+   * Settles processed inbox entries when the inbox lives in another store; called only once what
+   * they caused is on disk. Without it the engine deletes them and commits `store`.
+   */
+  readonly settleInbox?: (keys: Iterable<string>) => Promise<void>;
   readonly clock: Clock;
   readonly logger: LaneLogger & { debug?(obj: object, msg: string): void };
   readonly plans: ReadonlyMap<string, PlanRules>;
@@ -483,8 +488,16 @@ export class ReconcileEngine {
 
   /** Settles the inbox entries and makes everything planned durable before any action runs. */
   async #finish(hint: MutableHint): Promise<void> {
-    for (const key of hint.inboxKeys) this.#o.collections.inbox.delete(key);
+    const settle = this.#o.settleInbox;
+    if (settle === undefined) {
+      for (const key of hint.inboxKeys) this.#o.collections.inbox.delete(key);
+      await this.#o.store.commit();
+      return;
+    }
+    // The inbox lives in another store: its entries may go only once what they caused is on disk,
+    // or a crash in between would lose the event.
     await this.#o.store.commit();
+    if (hint.inboxKeys.size > 0) await settle(hint.inboxKeys);
   }
 
   #enqueue(action: PerkAction, cause: string, now: number, receivedAt: number): void {
