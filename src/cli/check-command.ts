@@ -5,8 +5,7 @@ import { parseDocument } from "yaml";
 import type { CheckResult, PerkTarget } from "../core/ports.js";
 import { createPaymentHubClient } from "../sources/paymenthub/create-paymenthub-client.js";
 import { PaymentHubError } from "../sources/paymenthub/paymenthub-error.js";
-import { ConfigError } from "../daemon/config/config-error.js";
-import { loadConfig, type LoadedConfig } from "../daemon/config/load-config.js";
+import type { LoadedConfig } from "../daemon/config/load-config.js";
 import type { DaemonContext } from "../daemon/create-daemon.js";
 import { createHttpServer } from "../daemon/create-http-server.js";
 import { createLogger, createRedactor } from "../daemon/create-logger.js";
@@ -15,7 +14,7 @@ import { createHttpLane } from "../daemon/lanes/http-lane.js";
 import type { LaneFactory } from "../daemon/lanes/lane-factory.js";
 import { createMinecraftLane } from "../daemon/lanes/minecraft-lane.js";
 import { createStore } from "../daemon/store/create-store.js";
-import { EXIT, describeError, type CliIo } from "./cli-io.js";
+import { EXIT, describeError, loadConfigForCommand, type CliIo } from "./cli-io.js";
 import { GLYPH, formatTable, plural } from "./format-table.js";
 import { configOption } from "./status-command.js";
 
@@ -44,17 +43,8 @@ const LANES: readonly LaneFactory[] = [createDiscordLane, createMinecraftLane, c
 
 /** `perkbridge check`: see the command's help. */
 export async function runCheck(configPath: string, io: CliIo, options: CheckOptions = {}): Promise<number> {
-  let loaded: LoadedConfig;
-  try {
-    loaded = await loadConfig(configPath, io.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr(`perkbridge: ${error.message}\n`);
-      return EXIT.usage;
-    }
-    throw error;
-  }
-  io.redactSecrets(loaded.secrets);
+  const loaded = await loadConfigForCommand(configPath, io);
+  if (typeof loaded === "number") return loaded;
 
   const results: CheckResult[] = [{ ok: true, name: "configuration", detail: configPath }];
   if (loaded.config.sources.paymenthub) results.push(await probePaymentHub(loaded, configPath));

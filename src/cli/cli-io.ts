@@ -1,3 +1,5 @@
+import { ConfigError } from "../daemon/config/config-error.js";
+import { loadConfig, type LoadedConfig } from "../daemon/config/load-config.js";
 import { createRedactor } from "../daemon/create-logger.js";
 
 /** What a command touches of its process, so commands stay testable in-process. */
@@ -49,4 +51,23 @@ export function describeError(error: unknown): string {
   const code = (error as { code?: unknown }).code;
   const firstLine = error.message.split("\n", 1)[0] ?? "";
   return typeof code === "string" ? `${firstLine} [${code}]` : firstLine;
+}
+
+/**
+ * Loads the config for a command: a configuration error is printed (every problem, no stack) and
+ * becomes exit code 2; on success every secret of it is redacted from what the command prints.
+ */
+export async function loadConfigForCommand(configPath: string, io: CliIo): Promise<LoadedConfig | number> {
+  let loaded: LoadedConfig;
+  try {
+    loaded = await loadConfig(configPath, io.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr(`perkbridge: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+  io.redactSecrets(loaded.secrets);
+  return loaded;
 }

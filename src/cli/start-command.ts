@@ -1,9 +1,8 @@
 import type { Command } from "commander";
-import { ConfigError } from "../daemon/config/config-error.js";
-import { DEFAULT_CONFIG_PATH, loadConfig, type LoadedConfig } from "../daemon/config/load-config.js";
+import { DEFAULT_CONFIG_PATH } from "../daemon/config/load-config.js";
 import { createDaemon, type Daemon } from "../daemon/create-daemon.js";
 import { perkbridgeComponents } from "../daemon/create-perkbridge.js";
-import { EXIT, describeError, type CliIo } from "./cli-io.js";
+import { EXIT, describeError, loadConfigForCommand, type CliIo } from "./cli-io.js";
 
 /** Registers `perkbridge start`; `setExitCode` receives the code the process should exit with. */
 export function registerStartCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
@@ -19,17 +18,8 @@ export function registerStartCommand(program: Command, io: CliIo, setExitCode: (
  * signal exits at once with 130. A config error exits 2 before anything starts.
  */
 export async function runStart(configPath: string, io: CliIo): Promise<number> {
-  let loaded: LoadedConfig;
-  try {
-    loaded = await loadConfig(configPath, io.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr(`perkbridge: ${error.message}\n`);
-      return EXIT.usage;
-    }
-    throw error;
-  }
-  io.redactSecrets(loaded.secrets);
+  const loaded = await loadConfigForCommand(configPath, io);
+  if (typeof loaded === "number") return loaded;
 
   let daemon: Daemon | undefined;
   let stopRequested: (() => void) | undefined;

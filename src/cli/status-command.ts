@@ -2,9 +2,8 @@ import type { Command } from "commander";
 import type { Clock } from "../core/ports.js";
 import type { AdminSession, OfflineAdminFactory, StatusReport } from "../daemon/admin/admin-api.js";
 import { openAdminSession } from "../daemon/admin/connect-admin.js";
-import { ConfigError } from "../daemon/config/config-error.js";
-import { DEFAULT_CONFIG_PATH, loadConfig, type LoadedConfig } from "../daemon/config/load-config.js";
-import { EXIT, describeError, type CliIo } from "./cli-io.js";
+import { DEFAULT_CONFIG_PATH } from "../daemon/config/load-config.js";
+import { EXIT, describeError, loadConfigForCommand, type CliIo } from "./cli-io.js";
 import { GLYPH, formatAgo, formatCount, formatDuration, formatList, formatTable, formatTime, plural, sanitizeCell } from "./format-table.js";
 import type { Terminal } from "./progress.js";
 
@@ -31,17 +30,8 @@ export async function runAdminCommand(
   deps: AdminCommandDeps,
   body: (admin: AdminSession) => Promise<number>,
 ): Promise<number> {
-  let loaded: LoadedConfig;
-  try {
-    loaded = await loadConfig(configPath, io.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      io.stderr(`perkbridge: ${error.message}\n`);
-      return EXIT.usage;
-    }
-    throw error;
-  }
-  io.redactSecrets(loaded.secrets);
+  const loaded = await loadConfigForCommand(configPath, io);
+  if (typeof loaded === "number") return loaded;
   try {
     const opened = await openAdminSession({
       socketPath: loaded.config.admin.socket,
