@@ -134,6 +134,32 @@ describe("reconcile engine end to end (PaymentHub emulator → daemon → http r
     expect(h.engine.member("paymenthub:mem_7")?.status).toBe("canceled");
   });
 
+  it("converges to the newest state whatever order the payloads arrive in", async () => {
+    h = await startHarness();
+    const t = [90_000, 60_000, 30_000].map((ago) => new Date(Date.now() - ago));
+    const states = [
+      { status: "active", plan_id: "plan_premium" },
+      { status: "canceled", plan_id: "plan_premium" },
+      { status: "active", plan_id: "plan_basic" },
+    ];
+    const orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    // Two finals: the newest state grants nothing (basic), or grants (premium, after a cancellation).
+    for (const [variant, final] of [["basic", states[2]], ["premium", { status: "active", plan_id: "plan_premium" }]] as const) {
+      const chain = [states[0], states[1], final];
+      for (const [n, order] of orders.entries()) {
+        const id = `mem_o_${variant}_${n}`;
+        h.emulator.addMember(premiumMember(id, final), { emit: false });
+        for (const i of order) {
+          const body = event(`evt_${id}_${i}`, "member.updated", { member: premiumMember(id, chain[i]) }, t[i]);
+          expect((await post(h, body, signPayload(body, SECRETS.webhook))).status).toBe(202);
+          await h.settle();
+        }
+        expect(h.engine.member(`paymenthub:${id}`), `${variant} order ${order.join("")}`).toMatchObject({ status: final.status, planId: final.plan_id });
+        expect(held(h, id), `${variant} order ${order.join("")}`).toBe(variant === "premium");
+      }
+    }
+  });
+
   it("revokes on member.deleted only once a direct lookup confirms the member is gone", async () => {
     h = await startHarness();
     h.emulator.addMember(premiumMember("mem_8"));
