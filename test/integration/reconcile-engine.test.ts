@@ -144,7 +144,8 @@ describe("reconcile engine end to end (PaymentHub emulator → daemon → http r
     ];
     const orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
     // Two finals: the newest state grants nothing (basic), or grants (premium, after a cancellation).
-    for (const [variant, final] of [["basic", states[2]], ["premium", { status: "active", plan_id: "plan_premium" }]] as const) {
+    const finals = { basic: { status: "active", plan_id: "plan_basic" }, premium: { status: "active", plan_id: "plan_premium" } } as const;
+    for (const [variant, final] of Object.entries(finals)) {
       const chain = [states[0], states[1], final];
       for (const [n, order] of orders.entries()) {
         const id = `mem_o_${variant}_${n}`;

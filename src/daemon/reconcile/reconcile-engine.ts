@@ -420,7 +420,9 @@ export class ReconcileEngine {
         logger.info({ member: key, cause }, "stale member state ignored: newer state already known");
       } else {
         member = withStatusSince(fresh, stored, hint.eventCreated ?? now);
-        if (stored === undefined || !sameMember(stored, member)) collections.members.set(key, member);
+        // Newer evidence is kept even when nothing else changed: a late, older payload must still
+        // be recognized as stale against it.
+        if (stored === undefined || member.observedAt > stored.observedAt || !sameMember(stored, member)) collections.members.set(key, member);
       }
     }
     if (member === undefined) return this.#finish(hint);
