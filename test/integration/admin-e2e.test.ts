@@ -12,6 +12,7 @@ import { loadConfig } from "../../src/daemon/config/load-config.js";
 import { createDaemon, type Daemon } from "../../src/daemon/create-daemon.js";
 import { createLogger } from "../../src/daemon/create-logger.js";
 import { perkbridgeComponents } from "../../src/daemon/create-perkbridge.js";
+import { baseYaml, httpTargetYaml, paymentHubYaml } from "./support/test-daemon.js";
 import { declareCollections, INTAKE_DIR } from "../../src/daemon/declare-collections.js";
 import { createStore } from "../../src/daemon/store/create-store.js";
 import type { ReconcileEngine } from "../../src/daemon/reconcile/reconcile-engine.js";
@@ -89,23 +90,7 @@ async function startAdminHarness(options: { policyYaml?: string } = {}): Promise
     async start(plansYaml = PLANS) {
       await writeFile(
         configPath,
-        `
-state: { dir: ${JSON.stringify(stateDir)} }
-server: { port: 0 }
-log: { level: info, format: json }
-sources:
-  paymenthub:
-    base_url: ${emulator.url}
-    api_key: \${PH_KEY}
-    webhook_secrets: ["\${PH_WEBHOOK}"]
-    request_timeout: 2s
-targets:
-  http:
-    endpoints:
-      shop:
-        url: ${JSON.stringify(receiver.url)}
-        secret: \${RECV_SECRET}
-        timeout: 2s
+        `${baseYaml(stateDir)}${paymentHubYaml(emulator.url)}${httpTargetYaml(receiver.url)}
 ${plansYaml}
 ${options.policyYaml ?? ""}
 `,

@@ -2,11 +2,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig, type LoadedConfig } from "../../src/daemon/config/load-config.js";
-import { createDaemon, type Daemon } from "../../src/daemon/create-daemon.js";
-import { createLogger } from "../../src/daemon/create-logger.js";
-import { perkbridgeComponents, type PerkbridgeOverrides } from "../../src/daemon/create-perkbridge.js";
+import type { Daemon } from "../../src/daemon/create-daemon.js";
+import type { PerkbridgeOverrides } from "../../src/daemon/create-perkbridge.js";
 import type { ReconcileEngine } from "../../src/daemon/reconcile/reconcile-engine.js";
 import { createHttpReceiver, type HttpReceiver } from "../../src/sandbox/http-receiver/create-http-receiver.js";
+import { baseYaml, bootTestDaemon, httpTargetYaml, paymentHubYaml, TEST_ENV_NAMES } from "./support/test-daemon.js";
 import { createPaymentHubEmulator, type PaymentHubEmulator, type PaymentHubEmulatorOptions } from "../../src/sandbox/paymenthub/create-paymenthub-emulator.js";
 
 export const SECRETS = {
@@ -59,46 +59,20 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ...options.emulator,
   });
   await emulator.start();
-  const yaml = `
-state: { dir: ${JSON.stringify(stateDir)} }
-server: { port: 0 }
-log: { level: info, format: json }
-sources:
-  paymenthub:
-    base_url: ${emulator.url}
-    api_key: \${PH_KEY}
-    webhook_secrets: ["\${PH_WEBHOOK}"]
-    request_timeout: 2s
-targets:
-  http:
-    endpoints:
-      shop:
-        url: ${JSON.stringify(receiver.url)}
-        secret: \${RECV_SECRET}
-        timeout: 2s
+  const yaml = `${baseYaml(stateDir)}${paymentHubYaml(emulator.url)}${httpTargetYaml(receiver.url)}
 ${options.plansYaml ?? DEFAULT_PLANS}
 ${options.policyYaml ?? ""}
 `;
-  const loaded = parseConfig(yaml, { PH_KEY: SECRETS.apiKey, PH_WEBHOOK: SECRETS.webhook, RECV_SECRET: SECRETS.receiver }, "harness.yaml");
+  const loaded = parseConfig(
+    yaml,
+    { [TEST_ENV_NAMES.apiKey]: SECRETS.apiKey, [TEST_ENV_NAMES.webhook]: SECRETS.webhook, [TEST_ENV_NAMES.receiver]: SECRETS.receiver },
+    "harness.yaml",
+  );
   const logs: string[] = [];
-  const destination = { write: (line: string) => void logs.push(line) };
 
   let engine: ReconcileEngine | undefined;
   const boot = async (): Promise<Daemon> => {
-    const logger = createLogger({ level: "info", format: "json", secrets: loaded.secrets, destination });
-    const daemon = await createDaemon(loaded.config, {
-      secrets: loaded.secrets,
-      logger,
-      components: perkbridgeComponents(loaded, {
-        retryDelay: () => 20,
-        sweepOnStart: false,
-        ...options.overrides,
-        onEngine: (e) => {
-          engine = e;
-          options.overrides?.onEngine?.(e);
-        },
-      }),
-    });
+    const daemon = await bootTestDaemon(loaded, logs, options.overrides, (e) => (engine = e));
     emulator.setWebhookUrl(`${daemon.url}/webhooks/paymenthub`);
     return daemon;
   };

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHttpReceiver, type HttpReceiver } from "../../src/sandbox/http-receiver/create-http-receiver.js";
+import { baseYaml, httpTargetYaml, paymentHubYaml } from "./support/test-daemon.js";
 import { createPaymentHubEmulator, type PaymentHubEmulator } from "../../src/sandbox/paymenthub/create-paymenthub-emulator.js";
 import { signPayload } from "../../src/sources/paymenthub/verify-signature.js";
 import { freePort, killAllPerkbridges, spawnPerkbridge, type LogEntry, type PerkbridgeProcess } from "./fixtures/kill9-child-process.js";
@@ -38,22 +39,7 @@ beforeEach(async () => {
   await writeFile(
     configPath,
     `
-state: { dir: ${JSON.stringify(join(dir, "state"))} }
-server: { host: 127.0.0.1, port: ${port} }
-log: { level: info, format: json }
-sources:
-  paymenthub:
-    base_url: ${emulator.url}
-    api_key: \${PH_KEY}
-    webhook_secrets: ["\${PH_WEBHOOK}"]
-    request_timeout: 2s
-targets:
-  http:
-    endpoints:
-      shop:
-        url: ${JSON.stringify(receiver.url)}
-        secret: "\${RECV_SECRET}"
-        timeout: 2s
+${baseYaml(join(dir, "state"), port)}${paymentHubYaml(emulator.url)}${httpTargetYaml(receiver.url)}
 plans:
   plan_premium:
     perks:

@@ -6,15 +6,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig, type LoadedConfig } from "../../src/daemon/config/load-config.js";
-import { createDaemon, type Daemon } from "../../src/daemon/create-daemon.js";
-import { createLogger } from "../../src/daemon/create-logger.js";
-import { perkbridgeComponents, type PerkbridgeOverrides } from "../../src/daemon/create-perkbridge.js";
+import type { Daemon } from "../../src/daemon/create-daemon.js";
+import type { PerkbridgeOverrides } from "../../src/daemon/create-perkbridge.js";
 import type { QueuedAction } from "../../src/daemon/reconcile/action-queue.js";
 import type { ReconcileEngine } from "../../src/daemon/reconcile/reconcile-engine.js";
 import { createDiscordEmulator, type DiscordEmulator } from "../../src/sandbox/discord/create-discord-emulator.js";
 import { createRconEmulator, type RconEmulator } from "../../src/sandbox/minecraft/create-rcon-emulator.js";
 import { createStatusEmulator, type StatusEmulator } from "../../src/sandbox/minecraft/create-status-emulator.js";
 import { createMinecraftWorld, type MinecraftWorld, type Profile } from "../../src/sandbox/minecraft/minecraft-world.js";
+import { baseYaml, bootTestDaemon, paymentHubYaml } from "./support/test-daemon.js";
 import { createPaymentHubEmulator, type PaymentHubEmulator, type PaymentHubEmulatorOptions } from "../../src/sandbox/paymenthub/create-paymenthub-emulator.js";
 
 export const SERVERS = ["lobby", "survival"] as const;
@@ -167,17 +167,7 @@ ${status ? `        status: { host: 127.0.0.1, port: ${status.port} }\n` : ""}  
     guilds:
       - id: "${DISCORD.guild}"`
       : "";
-    const yaml = `
-state: { dir: ${JSON.stringify(stateDir)} }
-server: { port: 0 }
-log: { level: info, format: json }
-sources:
-  paymenthub:
-    base_url: ${emulator.url}
-    api_key: \${PH_KEY}
-    webhook_secrets: ["\${PH_WEBHOOK}"]
-    request_timeout: 2s
-targets:
+    const yaml = `${baseYaml(stateDir)}${paymentHubYaml(emulator.url)}targets:
   minecraft:
     servers:${serverYaml}${discordYaml}
 ${options.plansYaml}
@@ -191,24 +181,10 @@ ${options.plansYaml}
     };
     const loaded = parseConfig(yaml, env, "minecraft-harness.yaml");
     const logs: string[] = [];
-    const destination = { write: (line: string) => void logs.push(line) };
 
     let engine: ReconcileEngine | undefined;
     const boot = async (): Promise<Daemon> => {
-      const logger = createLogger({ level: "info", format: "json", secrets: loaded.secrets, destination });
-      const daemon = await createDaemon(loaded.config, {
-        secrets: loaded.secrets,
-        logger,
-        components: perkbridgeComponents(loaded, {
-          retryDelay: () => 20,
-          sweepOnStart: false,
-          ...options.overrides,
-          onEngine: (e) => {
-            engine = e;
-            options.overrides?.onEngine?.(e);
-          },
-        }),
-      });
+      const daemon = await bootTestDaemon(loaded, logs, options.overrides, (e) => (engine = e));
       emulator.setWebhookUrl(`${daemon.url}/webhooks/paymenthub`);
       return daemon;
     };
