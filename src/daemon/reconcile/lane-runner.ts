@@ -8,6 +8,7 @@ export interface Committer {
 }
 
 export interface LaneLogger {
+  debug(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
@@ -113,7 +114,8 @@ export class LaneRunner {
     const log = { action: rec.action.id, lane, type: rec.action.type, subject: rec.action.subject, result: result.kind, state: settled.state, ...settled.last };
     if (settled.state === "parked") logger.warn(log, "action parked: needs the operator");
     else if (result.kind === "failed") logger.warn(log, "action failed, will retry");
-    else logger.info(log, "action settled");
+    // A first sweep settles thousands of actions: success is counted in /metrics, not logged at info.
+    else logger.debug(log, "action settled");
     await store.commit();
     this.#o.onSettled?.(rec, result);
   }
