@@ -61,6 +61,8 @@ export interface DiscordEmulator {
   readonly url: string;
   readonly gatewayUrl: string;
   readonly calls: readonly DiscordCall[];
+  /** Empties the calls log (long benchmarks, so the log does not count as memory of the code under test). */
+  clearCalls(): void;
   /** Commands registered per guild (`"global"` for global commands), by name. */
   commands(guildId: string | "global"): readonly string[];
   start(): Promise<void>;
@@ -559,6 +561,9 @@ export function createDiscordEmulator(options: DiscordEmulatorOptions): DiscordE
     },
     get gatewayUrl() {
       return gatewayUrl;
+    },
+    clearCalls() {
+      calls.length = 0;
     },
     get calls() {
       return calls;
