@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram } from "prom-client";
 import { backoffDelay } from "../core/backoff.js";
 import { PerkbridgeError } from "../core/errors.js";
 import type { MassRevokeState } from "../core/mass-revoke-guard.js";
-import type { PerkTarget, SyncResult } from "../core/ports.js";
+import type { PerkTarget } from "../core/ports.js";
 import { createPaymentHubClient, type PaymentHubClient } from "../sources/paymenthub/create-paymenthub-client.js";
 import { mapMember } from "../sources/paymenthub/map-member.js";
 import { parseWebhookEvent, type PaymentHubEvent } from "../sources/paymenthub/parse-webhook-event.js";
@@ -123,7 +123,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
         observe: (info) => gate?.observe(info),
       },
     });
-    sources.set("paymenthub", paymentHubLookup(paymenthub, clock, logger));
+    sources.set("paymenthub", createPaymentHubLookup({ client: paymenthub, clock, logger }));
   }
 
   if (ph) {
@@ -344,11 +344,6 @@ function createAdminComponent(loaded: LoadedConfig, context: DaemonContext, perk
   };
 }
 
-/** PaymentHub as the engine's {@link SourceLookup}: a direct lookup by member id. */
-export function paymentHubLookup(client: PaymentHubClient, clock: { now(): number }, logger: { warn(obj: object, msg: string): void }): SourceLookup {
-  return createPaymentHubLookup({ client, clock, logger });
-}
-
 function statusPolicyOf(statuses: { grant?: readonly string[] | undefined; trial?: readonly string[] | undefined; revoke?: readonly string[] | undefined }) {
   return {
     grant: statuses.grant ?? ["active"],
@@ -403,4 +398,3 @@ function createEngineMetrics(registry: DaemonContext["metrics"]["registry"], act
   };
 }
 
-export type { SyncResult };

@@ -3,7 +3,8 @@ import type { Clock } from "../../core/ports.js";
 import { createPaymentHubClient } from "../../sources/paymenthub/create-paymenthub-client.js";
 import type { Config } from "../config/config-schema.js";
 import { loadConfig, type Env } from "../config/load-config.js";
-import { engineSettingsOf, paymentHubLookup, recentRevocationsOf } from "../create-perkbridge.js";
+import { engineSettingsOf, recentRevocationsOf } from "../create-perkbridge.js";
+import { createPaymentHubLookup } from "../paymenthub/create-paymenthub-lookup.js";
 import { declareCollections, INTAKE_DIR } from "../declare-collections.js";
 import { createInboxSettler } from "../intake/webhook-intake.js";
 import { ReconcileEngine, type SourceLookup } from "../reconcile/reconcile-engine.js";
@@ -58,7 +59,7 @@ export function createOfflineAdminOpener(options: OfflineAdminOptions = {}): Off
       const ph = config.sources.paymenthub;
       if (ph) {
         const client = createPaymentHubClient({ baseUrl: ph.base_url, apiKey: ph.api_key, timeoutMs: ph.request_timeout, clock, logger });
-        sources.set("paymenthub", paymentHubLookup(client, clock, logger));
+        sources.set("paymenthub", createPaymentHubLookup({ client, clock, logger }));
       }
       engine = new ReconcileEngine({
         collections,

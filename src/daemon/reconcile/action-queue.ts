@@ -1,5 +1,5 @@
 import type { PerkAction, SyncResult } from "../../core/ports.js";
-import { perkKey } from "../../core/perk.js";
+import { ledgerKey } from "../../core/ledger.js";
 
 /**
  * Where an action stands. `queued` runs when due; `sending` is a `once` action
@@ -52,9 +52,6 @@ export function isOpen(state: ActionState): boolean {
   return OPEN.has(state);
 }
 
-export function actionKey(action: Pick<PerkAction, "subject" | "perk">): string {
-  return `${action.subject}|${perkKey(action.perk)}`;
-}
 
 /**
  * The durable action queue: records live in a store collection; this keeps the
@@ -94,7 +91,7 @@ export class ActionQueue {
     action: PerkAction,
     opts: { lane: string; once: boolean; cause: string; now: number; receivedAt?: number },
   ): QueuedAction {
-    const key = actionKey(action);
+    const key = ledgerKey(action.subject, action.perk);
     const previousId = this.#openByKey.get(key);
     const previous = previousId === undefined ? undefined : this.#records.get(previousId);
     if (previous && previous.state !== "sending") this.#setState(previous, "superseded", opts.now);

@@ -23,7 +23,7 @@ import { planActions, type PendingPerk, type PlannedAction } from "../../core/pl
 import type { Clock, PerkAction, PerkTarget, SyncResult } from "../../core/ports.js";
 import type { RatePriority } from "../../core/rate-budget.js";
 import type { Collection } from "../store/create-store.js";
-import { ActionQueue, actionKey, type QueuedAction } from "./action-queue.js";
+import { ActionQueue, type QueuedAction } from "./action-queue.js";
 import { LaneRunner, type LaneLogger } from "./lane-runner.js";
 import type { RetryPolicy } from "./settle-action.js";
 
@@ -638,4 +638,3 @@ function collectionAsMap<T>(c: Collection<T>): Map<string, T> {
   return map as unknown as Map<string, T>;
 }
 
-export { actionKey };

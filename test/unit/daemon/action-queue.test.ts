@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { PerkAction } from "../../../src/core/ports.js";
-import { ActionQueue, actionKey, type QueuedAction } from "../../../src/daemon/reconcile/action-queue.js";
+import { ledgerKey } from "../../../src/core/ledger.js";
+import { ActionQueue, type QueuedAction } from "../../../src/daemon/reconcile/action-queue.js";
 
 function mapCollection(): Map<string, QueuedAction> {
   return new Map<string, QueuedAction>();
@@ -28,7 +29,8 @@ describe("ActionQueue", () => {
     q.enqueue(action("a2", "revoke"), opts);
     expect(q.get("a1")?.state).toBe("superseded");
     expect([...q.ready("discord")]).toEqual(["a2"]);
-    expect(q.openFor(actionKey(action("x", "grant")))?.action.id).toBe("a2");
+    const probe = action("x", "grant");
+    expect(q.openFor(ledgerKey(probe.subject, probe.perk))?.action.id).toBe("a2");
   });
 
   it("never supersedes a once action already marked as sending", () => {
