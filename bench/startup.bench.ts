@@ -118,7 +118,9 @@ export interface BenchDaemon {
 /** Spawns `node <entry> start` (default bin/perkbridge.js; its stdout discarded) and waits for /readyz. */
 export async function startDaemonProcess(config: string, port: number, entry = BIN): Promise<BenchDaemon> {
   const start = process.hrtime.bigint();
-  const child = spawn(process.execPath, [entry, "start", "--config", config], {
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the daemon there (NODE_OPTIONS refuses --cpu-prof).
+  const profile = process.env.BENCH_CPU_PROF === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`];
+  const child = spawn(process.execPath, [...profile, entry, "start", "--config", config], {
     env: { ...process.env, ...BENCH_SECRETS },
     stdio: ["ignore", "ignore", "pipe"],
   });

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -190,8 +190,8 @@ describe("budget gate against the PaymentHub emulator", () => {
 
     // The pause is already on disk: no stop() of the gate (a crash), only what the pause itself committed.
     await first.store.commit();
-    const onDisk = JSON.parse(await readFile(join(dir, "kv.json"), "utf8")) as { entries: Record<string, { blockedUntil: number }> };
-    expect(onDisk.entries["rate-budget:paymenthub"]?.blockedUntil).toBe(T0 + 120_000);
+    const logged = await loggedValues(dir, "kv", "rate-budget:paymenthub");
+    expect((logged.at(-1) as { blockedUntil: number } | undefined)?.blockedUntil).toBe(T0 + 120_000);
     await first.store.close();
 
     time.advance(20_000);
@@ -270,3 +270,15 @@ describe("budget gate against the PaymentHub emulator", () => {
     expect(gate.snapshot().windows.map((w) => w.used)).toEqual([1, 1]);
   });
 });
+
+/** Every value the state directory's write-ahead log holds for one key, oldest first. */
+async function loggedValues(dir: string, collection: string, key: string): Promise<unknown[]> {
+  const values: unknown[] = [];
+  for (const file of (await readdir(dir)).filter((f) => f.endsWith(".log")).sort()) {
+    for (const line of (await readFile(join(dir, file), "utf8")).split("\n").filter((l) => l !== "")) {
+      const { changes } = JSON.parse(line) as { changes: { c: string; k: string; v?: unknown }[] };
+      for (const change of changes) if (change.c === collection && change.k === key) values.push(change.v);
+    }
+  }
+  return values;
+}

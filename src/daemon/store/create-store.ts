@@ -1,12 +1,12 @@
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { Low } from "lowdb";
 import { PerkbridgeError } from "../../core/errors.js";
 import type { Clock } from "../../core/ports.js";
-import { createDurableFileAdapter, isTempFileName, syncDirectory } from "./durable-file-adapter.js";
+import { createDurableFileAdapter, isTempFileName, syncDirectory, type DurableFileAdapter } from "./durable-file-adapter.js";
 import { shardOf } from "./shard-of.js";
 import { acquireStateLock, LOCK_FILE_NAME } from "./state-lock.js";
 import type { LockHolder, StateLock } from "./state-lock.js";
+import { openLogAppender, readLogSegments, removeSegments, type LogAppender, type LogChange } from "./write-ahead-log.js";
 
 /** Default retention of {@link Store.pruneByAge}: 7 days. */
 export const DEFAULT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
@@ -28,6 +28,8 @@ export interface StoreOptions {
   readonly clock?: Clock;
   /** Default age for {@link Store.pruneByAge}; default {@link DEFAULT_RETENTION_MS}. */
   readonly retentionMs?: number;
+  /** Size at which a log segment is closed and its changes checkpointed into the files; default 8 MiB. */
+  readonly logSegmentBytes?: number;
 }
 
 /** Options of {@link Store.collection}. */
@@ -76,19 +78,26 @@ export interface StoreOpenReport {
   readonly removedTempFiles: readonly string[];
   readonly filesRead: number;
   readonly entries: number;
-  /** Changes of a write pass cut short by a crash, applied again from the journal. */
+  /** Changes applied from the log that the files did not hold yet. */
   readonly replayedChanges: number;
+  /** Bytes of an append cut short by a crash, after the log's last complete line: never acknowledged, dropped. */
+  readonly tornLogBytes: number;
 }
 
 /** Counters since open, for metrics. */
 export interface StoreStats {
   /** commit() calls. */
   readonly commits: number;
-  /** Write passes; several commits share one. */
+  /** Passes that appended a line to the log; several commits share one. */
   readonly passes: number;
-  /** Files written, the journal included. */
-  readonly filesWritten: number;
-  readonly bytesWritten: number;
+  readonly logBytes: number;
+  /** State files rewritten by the checkpoint, and their bytes. */
+  readonly checkpointFiles: number;
+  readonly checkpointBytes: number;
+  /** Log segments on disk: 1, or more while the checkpoint of older ones runs. */
+  readonly logSegments: number;
+  /** Files waiting to be rewritten by the checkpoint. */
+  readonly checkpointQueue: number;
 }
 
 /** The durable state of one daemon: collections of JSON files in one directory, under a lock. */
@@ -100,12 +109,13 @@ export interface Store {
   /** Takes the lock and loads every declared collection. Throws ERR_STATE_LOCKED, ERR_STATE_CORRUPT, ERR_STATE_LAYOUT. */
   open(): Promise<StoreOpenReport>;
   /**
-   * Resolves once every change made before the call is on disk (files and
-   * directories fsynced). Calls in the same tick share one write pass, which
-   * rewrites only the files with changes; a call made while a pass runs
-   * waits for the next one.
+   * Resolves once every change made before the call is on disk: appended to
+   * the log and fsynced. Calls in the same tick share one pass; a call made
+   * while a pass runs waits for the next one.
    */
   commit(): Promise<void>;
+  /** Commits, then rewrites every state file the log has changed since it was written (backups, tests). */
+  checkpoint(): Promise<void>;
   /**
    * Deletes the entries whose time (epoch ms from `timeOf`) is older than
    * `maxAgeMs` (default {@link retentionMs}) by the store's clock. Entries
@@ -123,32 +133,37 @@ interface FileDoc {
   readonly collection: string;
   readonly shard?: number;
   readonly shards?: number;
-  /** The write pass that wrote this file; decides which journal changes it lacks. */
+  /** The last pass whose changes this file holds; log passes up to it are not applied to it again. */
   readonly pass?: number;
   readonly entries: Record<string, unknown>;
 }
 
-/** One change of a pass: `v` absent means deleted. */
-interface JournalChange {
-  readonly c: string;
-  readonly k: string;
-  readonly v?: unknown;
-}
-
-/** The changes of the last pass that wrote more than one file. */
-interface JournalDoc {
+/** The changes of the last multi-file pass of the store before it had a log; read once on open. */
+interface LegacyJournalDoc {
   readonly perkbridge: 1;
   readonly pass: number;
-  readonly changes: readonly JournalChange[];
+  readonly changes: readonly LogChange[];
+}
+
+/** The declared shard count of every collection (null: unsharded). */
+interface LayoutDoc {
+  readonly perkbridge: 1;
+  readonly collections: Readonly<Record<string, number | null>>;
 }
 
 interface Shard {
   readonly collection: string;
-  readonly low: Low<FileDoc>;
+  readonly index: number | undefined;
+  readonly shardCount: number | undefined;
+  readonly adapter: DurableFileAdapter<FileDoc>;
   readonly dir: string;
   readonly map: Map<string, unknown>;
-  /** Pass that last wrote the file (0: never). */
-  pass: number;
+  /** The pass whose state the file holds (0: never written). */
+  filePass: number;
+  /** The last pass that logged a change of this shard: the file is stale while it is newer than {@link filePass}. */
+  loggedPass: number;
+  /** Waiting in the checkpoint queue. */
+  queued: boolean;
 }
 
 interface CollectionState {
@@ -156,60 +171,80 @@ interface CollectionState {
   readonly shardCount: number | undefined;
   readonly shards: readonly Shard[];
   readonly shardFor: (id: string) => Shard;
+  readonly parse: ((value: unknown) => unknown) | undefined;
   readonly api: Collection<unknown>;
 }
 
-// No dots: names can never clash with perkbridge.lock or perkbridge.journal.json.
+/** A shard serialized at a pass boundary, waiting to be written over its file. */
+interface Snapshot {
+  readonly shard: Shard;
+  readonly text: string;
+  readonly pass: number;
+}
+
+// No dots: names can never clash with perkbridge.lock or the log's perkbridge-<n>.log.
 const NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
-const JOURNAL_FILE_NAME = "perkbridge.journal.json";
+const LEGACY_JOURNAL_FILE_NAME = "perkbridge.journal.json";
+const LAYOUT_FILE_NAME = "perkbridge.layout.json";
 const MAX_SHARDS = 4096;
-const WRITE_CONCURRENCY = 8;
+const READ_CONCURRENCY = 8;
+/**
+ * A log segment this large is closed and a new one started; the shards it changed are then
+ * rewritten in the background, after which it is deleted. Bounds what open() replays (two
+ * segments at most, unless writes outrun the checkpoint) against how often a shard is rewritten.
+ */
+const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024;
+/** Shards serialized for the checkpoint per pass, by size: the event loop is held ~1-2 ms for them. */
+const CHECKPOINT_BYTES_PER_PASS = 256 * 1024;
+/** Snapshots serialized but not yet written, at most: bounds their memory. */
+const MAX_CHECKPOINT_BACKLOG = 4;
+/** After a checkpoint write fails, the next attempt waits this long. */
+const CHECKPOINT_RETRY_MS = 1000;
 
 /**
  * Creates the store of one state directory. Declare collections, then
- * `await open()`. Small hot state (inbox, processed ids, action queue) goes in
- * unsharded collections, large cold state (members, ledger, links) in sharded
- * ones, so a commit rewrites a few small files, never the world.
+ * `await open()`. Every collection lives in memory and in JSON files: small
+ * hot state (the `kv` collection) in one file, large state in sharded ones,
+ * `<name>/000.json` … .
  *
- * Each write pass is atomic. A pass that touches one file needs nothing
- * more than that file's atomic rename. A pass that touches several first
- * writes its changes (keys and new values, not whole files) to
- * `perkbridge.journal.json`, durably, and only then rewrites the files; every
- * file records the number of the pass that wrote it. On open, journal
- * changes whose file is older than the journal are applied again, so a crash
- * in the middle of a pass yields the state before or after that pass, never
- * a mix. A later single-file pass leaves the journal alone: its file then
- * carries a newer pass number, and the journal is not applied to it.
+ * A commit appends one line with the changed keys and their values to a
+ * write-ahead log (`perkbridge-<n>.log`) and fsyncs it: its cost follows the
+ * size of the change, never the size of the state (rewriting whole shards on
+ * every commit held a webhook's acknowledgement for tens of milliseconds at
+ * 100k members). Files are brought up to date in the background: once a log
+ * segment reaches {@link StoreOptions.logSegmentBytes}, a new one is started, the shards the
+ * old one changed are serialized a few per pass (each exactly as of that
+ * pass, so a file never holds a change that is not in the log) and rewritten
+ * atomically, and then the old segment is deleted. Each file records the last
+ * pass it holds; on open the log's later passes are applied again. One line is
+ * one pass, written whole or not at all (a torn last line is ignored), so a
+ * crash yields the state before or after any pass, never a mix.
  */
 export function createStore(options: StoreOptions): Store {
   const { dir } = options;
   const clock = options.clock ?? { now: () => Date.now() };
   const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+  const segmentBytes = options.logSegmentBytes ?? DEFAULT_SEGMENT_BYTES;
   const collections = new Map<string, CollectionState>();
-  /** Per shard, the keys changed since its file was last written. */
+  const allShards: Shard[] = [];
+  /** Per shard, the keys changed since the last pass. */
   let dirty = new Map<Shard, Set<string>>();
   let lastPass = 0;
-  /**
-   * Copy-on-write snapshot of the running pass: its shards not yet written
-   * (value: that pass's number). A change to one of them first freezes the
-   * shard's content for the pass in `frozen`, so the pass writes exactly the
-   * state of its start without copying every shard up front.
-   */
-  const unfrozen = new Map<Shard, number>();
-  const frozen = new Map<Shard, FileDoc>();
-  const counters = { commits: 0, passes: 0, filesWritten: 0, bytesWritten: 0 };
-  const countWrite = (bytes: number): void => {
-    counters.filesWritten += 1;
-    counters.bytesWritten += bytes;
-  };
-  const journal = new Low<JournalDoc>(
-    createDurableFileAdapter(join(dir, JOURNAL_FILE_NAME), { parse: parseJournal, onWrite: countWrite }),
-    { perkbridge: 1, pass: 0, changes: [] },
-  );
+  let log: LogAppender | undefined;
+  /** Segments older than `log`, deleted once the checkpoint has rewritten what they changed. */
+  const retired: number[] = [];
+  const checkpointQueue: Shard[] = [];
+  let checkpointBacklog = 0;
+  let checkpointChain: Promise<void> = Promise.resolve();
+  let checkpointPausedUntil = 0;
+  const checkpointDirs = new Set<string>();
+  let legacyJournal: string | undefined;
+  const counters = { commits: 0, passes: 0, logBytes: 0, checkpointFiles: 0, checkpointBytes: 0 };
   let phase: "declaring" | "opening" | "open" | "closing" | "closed" = "declaring";
   let lock: StateLock | undefined;
   let pending: { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } | undefined;
   let running = false;
+  let kickScheduled = false;
 
   function assertReadable(): void {
     if (phase === "declaring" || phase === "opening") {
@@ -249,7 +284,7 @@ export function createStore(options: StoreOptions): Store {
           try {
             parse(value);
           } catch (error) {
-            throw new Error(`entry ${JSON.stringify(key)} is invalid: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+            throw new Error(`entry ${JSON.stringify(key)} is invalid: ${reasonOf(error)}`, { cause: error });
           }
         }
       }
@@ -257,16 +292,18 @@ export function createStore(options: StoreOptions): Store {
     };
   }
 
-  function docOf(shard: Shard, pass: number): FileDoc {
-    return { ...shard.low.data, pass, entries: Object.fromEntries(shard.map) };
-  }
-
-  /** Call before changing a shard's map. */
-  function beforeChange(shard: Shard): void {
-    const pass = unfrozen.get(shard);
-    if (pass === undefined) return;
-    unfrozen.delete(shard);
-    frozen.set(shard, docOf(shard, pass));
+  /** The shard's file as of now, built as text: no copy of its map is made. */
+  function serializeShard(shard: Shard, pass: number): string {
+    const parts: string[] = [];
+    for (const [key, value] of shard.map) parts.push(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
+    const head = JSON.stringify({
+      perkbridge: 1,
+      collection: shard.collection,
+      ...(shard.index === undefined ? {} : { shard: shard.index }),
+      ...(shard.shardCount === undefined ? {} : { shards: shard.shardCount }),
+      pass,
+    });
+    return `${head.slice(0, -1)},"entries":{${parts.join(",")}}}`;
   }
 
   function markDirty(shard: Shard, id: string): void {
@@ -280,10 +317,11 @@ export function createStore(options: StoreOptions): Store {
     const file = index === undefined ? join(dir, `${name}.json`) : join(shardDir, shardFileName(index, shardCount ?? 1));
     const adapter = createDurableFileAdapter(file, {
       parse: fileDocParser(name, index, shardCount, parse),
-      syncDirectory: false, // one directory fsync per pass, see writeDirty()
-      onWrite: countWrite,
+      syncDirectory: false, // one directory fsync before a log segment is deleted, see finishCheckpoint()
     });
-    return { collection: name, low: new Low<FileDoc>(adapter, emptyDoc(name, index, shardCount)), dir: shardDir, map: new Map(), pass: 0 };
+    const shard: Shard = { collection: name, index, shardCount, adapter, dir: shardDir, map: new Map(), filePass: 0, loggedPass: 0, queued: false };
+    allShards.push(shard);
+    return shard;
   }
 
   function makeCollection(name: string, shardFor: (id: string) => Shard, shards: readonly Shard[]): Collection<unknown> {
@@ -306,16 +344,13 @@ export function createStore(options: StoreOptions): Store {
       set(id, value) {
         assertWritable();
         const shard = shardFor(id);
-        beforeChange(shard);
         shard.map.set(id, value);
         markDirty(shard, id);
       },
       delete(id) {
         assertWritable();
         const shard = shardFor(id);
-        if (!shard.map.has(id)) return false;
-        beforeChange(shard);
-        shard.map.delete(id);
+        if (!shard.map.delete(id)) return false;
         markDirty(shard, id);
         return true;
       },
@@ -337,7 +372,6 @@ export function createStore(options: StoreOptions): Store {
         for (const shard of shards) {
           for (const [id, value] of shard.map) {
             if (!predicate(value, id)) continue;
-            beforeChange(shard);
             shard.map.delete(id);
             markDirty(shard, id);
             removed += 1;
@@ -369,6 +403,31 @@ export function createStore(options: StoreOptions): Store {
     if (stray !== undefined) throw layoutError(`${join(dir, state.name, stray)}`);
   }
 
+  /**
+   * The shard count of each collection, kept in a file of its own: a change may live only in the
+   * log for a while, and a key replayed into a different shard count would land in the wrong file.
+   */
+  async function checkLayoutRecord(): Promise<void> {
+    const adapter = createDurableFileAdapter<LayoutDoc>(join(dir, LAYOUT_FILE_NAME), { parse: parseLayout });
+    const recorded = (await adapter.read())?.collections ?? {};
+    let changed = false;
+    const next: Record<string, number | null> = { ...recorded };
+    for (const state of collections.values()) {
+      const declared = state.shardCount ?? null;
+      if (!Object.hasOwn(recorded, state.name)) {
+        next[state.name] = declared;
+        changed = true;
+      } else if (recorded[state.name] !== declared) {
+        throw new PerkbridgeError(
+          "ERR_STATE_LAYOUT",
+          `collection ${state.name} in ${dir} was written with ${recorded[state.name] ?? "no"} shards but is now declared with ${state.shardCount ?? "none"}. ` +
+            `The shard count of a state directory cannot change; restore the previous setting.`,
+        );
+      }
+    }
+    if (changed) await adapter.write({ perkbridge: 1, collections: next });
+  }
+
   async function removeTempFiles(folder: string): Promise<string[]> {
     const removed: string[] = [];
     for (const name of await listIfExists(folder)) {
@@ -390,94 +449,237 @@ export function createStore(options: StoreOptions): Store {
     // The collection directories' names must be durable before files in them are.
     await syncDirectory(dir);
     for (const state of collections.values()) await checkLayout(state);
+    await checkLayoutRecord();
 
-    const shards = [...collections.values()].flatMap((c) => c.shards);
-    let entries = 0;
-    await forEachLimited(shards, WRITE_CONCURRENCY, async (shard) => {
-      await shard.low.read();
-      const doc = shard.low.data;
+    await forEachLimited(allShards, READ_CONCURRENCY, async (shard) => {
+      const doc = await shard.adapter.read();
+      if (doc === null) return;
       for (const [key, value] of Object.entries(doc.entries)) shard.map.set(key, value);
-      entries += shard.map.size;
-      shard.pass = doc.pass ?? 0;
-      lastPass = Math.max(lastPass, shard.pass);
-      shard.low.data = emptyDoc(doc.collection, doc.shard, doc.shards);
+      shard.filePass = doc.pass ?? 0;
+      shard.loggedPass = shard.filePass;
+      lastPass = Math.max(lastPass, shard.filePass);
     });
-    const replayedChanges = await replayJournal();
-    return { removedTempFiles, filesRead: shards.length, entries, replayedChanges };
+    const replayedLegacy = await replayLegacyJournal();
+    const { replayed, tornBytes } = await replayLog();
+    const entries = allShards.reduce((n, shard) => n + shard.map.size, 0);
+    return { removedTempFiles, filesRead: allShards.length, entries, replayedChanges: replayedLegacy + replayed, tornLogBytes: tornBytes };
   }
 
-  /** Re-applies the journal's changes to the files that were not rewritten by its pass (a crash cut it short). */
-  async function replayJournal(): Promise<number> {
-    await journal.read();
-    const { pass, changes } = journal.data;
-    lastPass = Math.max(lastPass, pass);
-    let replayed = 0;
-    for (const change of changes) {
-      const state = collections.get(change.c);
-      if (state === undefined) {
-        throw new PerkbridgeError(
-          "ERR_STATE_LAYOUT",
-          `${join(dir, JOURNAL_FILE_NAME)} holds changes to collection ${change.c}, which is not declared. ` +
-            `Start the perkbridge version that wrote this state directory once, so that it completes them.`,
-        );
+  /** Applies one logged change to its shard unless the shard's file already holds its pass. */
+  function applyChange(change: LogChange, pass: number, where: string): boolean {
+    const state = collections.get(change.c);
+    if (state === undefined) {
+      throw new PerkbridgeError(
+        "ERR_STATE_LAYOUT",
+        `${where} holds changes to collection ${change.c}, which is not declared. ` +
+          `Start the perkbridge version that wrote this state directory once, so that it completes them.`,
+      );
+    }
+    const shard = state.shardFor(change.k);
+    if (shard.filePass >= pass) return false;
+    if ("v" in change) {
+      if (state.parse !== undefined) {
+        try {
+          state.parse(change.v);
+        } catch (error) {
+          throw new PerkbridgeError("ERR_STATE_CORRUPT", `${where}: entry ${JSON.stringify(change.k)} of ${change.c} is invalid: ${reasonOf(error)}`, { cause: error });
+        }
       }
-      const shard = state.shardFor(change.k);
-      if (shard.pass >= pass) continue; // no pass runs during open: nothing to freeze
-      if ("v" in change) shard.map.set(change.k, change.v);
-      else shard.map.delete(change.k);
-      markDirty(shard, change.k);
+      shard.map.set(change.k, change.v);
+    } else {
+      shard.map.delete(change.k);
+    }
+    return true;
+  }
+
+  /** A store written before the log kept the changes of its last multi-file pass in a journal file. */
+  async function replayLegacyJournal(): Promise<number> {
+    const adapter = createDurableFileAdapter<LegacyJournalDoc>(join(dir, LEGACY_JOURNAL_FILE_NAME), { parse: parseLegacyJournal });
+    const doc = await adapter.read();
+    if (doc === null) return 0;
+    legacyJournal = adapter.file;
+    lastPass = Math.max(lastPass, doc.pass);
+    let replayed = 0;
+    for (const change of doc.changes) {
+      if (!applyChange(change, doc.pass, adapter.file)) continue;
+      // Made durable by the first pass, which then deletes the journal.
+      markDirty(collections.get(change.c)?.shardFor(change.k) as Shard, change.k);
       replayed += 1;
     }
-    journal.data = { perkbridge: 1, pass: 0, changes: [] };
     return replayed;
   }
 
-  /** Writes every dirty file (after the journal, when there are several), then fsyncs their directories. */
-  async function writeDirty(): Promise<void> {
-    const batch = dirty;
-    if (batch.size === 0) return;
-    dirty = new Map();
-    const pass = ++lastPass;
-    // The pass writes the state of this moment; changes made while it runs
-    // belong to the next pass. The journal's values are taken now, the files'
-    // copy-on-write (see `unfrozen`), so the event loop is never held for
-    // the whole batch.
-    for (const shard of batch.keys()) unfrozen.set(shard, pass);
-    const changes: JournalChange[] = [];
-    if (batch.size > 1) {
-      for (const [shard, keys] of batch) {
-        for (const k of keys) changes.push(shard.map.has(k) ? { c: shard.collection, k, v: shard.map.get(k) } : { c: shard.collection, k });
-      }
-    }
-    const dirs = new Set<string>();
-    try {
-      if (changes.length > 0) {
-        journal.data = { perkbridge: 1, pass, changes };
-        const written = journal.write();
-        journal.data = { perkbridge: 1, pass: 0, changes: [] };
-        await written;
-      }
-      await forEachLimited([...batch.keys()], WRITE_CONCURRENCY, async (shard) => {
-        dirs.add(shard.dir);
-        const doc = frozen.get(shard) ?? docOf(shard, pass);
-        unfrozen.delete(shard);
-        frozen.delete(shard);
-        const low = shard.low;
-        const blank = low.data;
-        low.data = doc;
-        const written = low.write();
-        low.data = blank;
-        await written;
-        shard.pass = pass;
+  async function replayLog(): Promise<{ replayed: number; tornBytes: number }> {
+    const segments = await readLogSegments(dir);
+    let replayed = 0;
+    let tornBytes = 0;
+    for (const segment of segments) {
+      tornBytes += segment.tornBytes;
+      segment.passes.forEach(({ pass, changes }, i) => {
+        lastPass = Math.max(lastPass, pass);
+        for (const change of changes) {
+          if (applyChange(change, pass, `${segment.file} line ${i + 1}`)) replayed += 1;
+          const shard = collections.get(change.c)?.shardFor(change.k) as Shard;
+          shard.loggedPass = Math.max(shard.loggedPass, pass);
+        }
       });
-      await Promise.all([...dirs].map((d) => syncDirectory(d)));
-    } catch (error) {
-      unfrozen.clear();
-      frozen.clear();
-      // Not durable: the keys go back into the next pass (and its journal).
-      for (const [shard, keys] of batch) for (const k of keys) markDirty(shard, k);
-      throw new PerkbridgeError("ERR_STATE_WRITE", `could not write the state in ${dir}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
+    const current = segments.at(-1);
+    if (current === undefined) {
+      log = await openLogAppender(dir, 1, 0);
+      await syncDirectory(dir);
+    } else {
+      log = await openLogAppender(dir, current.seq, current.goodBytes);
+      retired.push(...segments.slice(0, -1).map((s) => s.seq));
+      if (retired.length > 0) queueStaleShards();
+    }
+    return { replayed, tornBytes };
+  }
+
+  function queueStaleShards(): void {
+    for (const shard of allShards) {
+      if (shard.loggedPass > shard.filePass && !shard.queued) {
+        shard.queued = true;
+        checkpointQueue.push(shard);
+      }
+    }
+  }
+
+  /** Serializes queued shards as of `pass`, within this pass's share. Synchronous: nothing changes meanwhile. */
+  function takeSnapshots(pass: number): Snapshot[] {
+    const snapshots: Snapshot[] = [];
+    let bytes = 0;
+    while (checkpointQueue.length > 0 && bytes < CHECKPOINT_BYTES_PER_PASS && checkpointBacklog + snapshots.length < MAX_CHECKPOINT_BACKLOG && Date.now() >= checkpointPausedUntil) {
+      const shard = checkpointQueue.shift() as Shard;
+      shard.queued = false;
+      const text = serializeShard(shard, pass);
+      snapshots.push({ shard, text, pass });
+      bytes += text.length;
+    }
+    return snapshots;
+  }
+
+  function requeue(shard: Shard): void {
+    if (shard.queued) return;
+    shard.queued = true;
+    checkpointQueue.unshift(shard);
+  }
+
+  /** Writes snapshots one at a time behind the passes; deletes retired segments once nothing they changed is missing from a file. */
+  function writeSnapshots(snapshots: readonly Snapshot[]): void {
+    for (const snapshot of snapshots) {
+      checkpointBacklog += 1;
+      checkpointChain = checkpointChain.then(async () => {
+        try {
+          await snapshot.shard.adapter.writeText(snapshot.text);
+          snapshot.shard.filePass = Math.max(snapshot.shard.filePass, snapshot.pass);
+          checkpointDirs.add(snapshot.shard.dir);
+          counters.checkpointFiles += 1;
+          counters.checkpointBytes += Buffer.byteLength(snapshot.text);
+        } catch {
+          // The log still holds the changes; the shard is tried again a little later.
+          requeue(snapshot.shard);
+          checkpointPausedUntil = Date.now() + CHECKPOINT_RETRY_MS;
+          setTimeout(kick, CHECKPOINT_RETRY_MS).unref();
+        } finally {
+          checkpointBacklog -= 1;
+        }
+        await finishCheckpoint().catch(() => undefined); // tried again after the next snapshot
+        kick();
+      });
+    }
+  }
+
+  async function finishCheckpoint(): Promise<void> {
+    if (retired.length === 0 || checkpointQueue.length > 0 || checkpointBacklog > 0) return;
+    const dirs = [...checkpointDirs];
+    await Promise.all(dirs.map((d) => syncDirectory(d)));
+    for (const d of dirs) checkpointDirs.delete(d);
+    const seqs = retired.splice(0);
+    await removeSegments(dir, seqs);
+    await syncDirectory(dir);
+  }
+
+  /** Starts a new segment; the shards the old one changed are queued for rewriting. */
+  async function rotate(): Promise<void> {
+    const old = log as LogAppender;
+    const next = await openLogAppender(dir, old.seq + 1, 0);
+    // The new segment's name must be durable before any pass in it is acknowledged.
+    await syncDirectory(dir);
+    log = next;
+    retired.push(old.seq);
+    await old.close().catch(() => undefined);
+    queueStaleShards();
+  }
+
+  /** Runs a pass without commits waiting, to move the checkpoint on while nothing else is written. */
+  function kick(): void {
+    if (kickScheduled || running || pending !== undefined || phase !== "open") return;
+    if (checkpointQueue.length === 0 || checkpointBacklog >= MAX_CHECKPOINT_BACKLOG || Date.now() < checkpointPausedUntil) return;
+    kickScheduled = true;
+    setImmediate(() => {
+      kickScheduled = false;
+      if (!running && pending === undefined && phase === "open") startPass();
+    });
+  }
+
+  /** One pass: the changes since the last one as one log line, fsynced; then queued snapshots handed to the checkpoint. */
+  async function runPass(): Promise<void> {
+    const current = log as LogAppender;
+    const mustRotate = current.broken || (current.size >= segmentBytes && retired.length === 0 && checkpointQueue.length === 0 && checkpointBacklog === 0);
+    if (mustRotate) {
+      try {
+        await rotate();
+      } catch (error) {
+        throw writeError(error);
+      }
+    }
+    const batch = dirty;
+    dirty = new Map();
+    const pass = batch.size > 0 ? lastPass + 1 : lastPass;
+    let line: string | undefined;
+    let snapshots: Snapshot[] = [];
+    try {
+      if (batch.size > 0) {
+        const changes: LogChange[] = [];
+        for (const [shard, keys] of batch) {
+          for (const k of keys) changes.push(shard.map.has(k) ? { c: shard.collection, k, v: shard.map.get(k) } : { c: shard.collection, k });
+        }
+        line = `${JSON.stringify({ pass, changes })}\n`;
+      }
+      snapshots = takeSnapshots(pass);
+    } catch (error) {
+      restore(batch, snapshots);
+      throw writeError(error);
+    }
+    if (line !== undefined) {
+      lastPass = pass;
+      try {
+        await (log as LogAppender).append(line);
+      } catch (error) {
+        restore(batch, snapshots);
+        throw writeError(error);
+      }
+      for (const shard of batch.keys()) shard.loggedPass = pass;
+      counters.passes += 1;
+      counters.logBytes += Buffer.byteLength(line);
+      if (legacyJournal !== undefined) {
+        await rm(legacyJournal, { force: true });
+        await rm(`${legacyJournal}.bak`, { force: true });
+        legacyJournal = undefined;
+      }
+    }
+    writeSnapshots(snapshots);
+  }
+
+  /** A pass that failed: its keys go into the next pass, its snapshots back into the queue. */
+  function restore(batch: Map<Shard, Set<string>>, snapshots: readonly Snapshot[]): void {
+    for (const [shard, keys] of batch) for (const k of keys) markDirty(shard, k);
+    for (const { shard } of snapshots) requeue(shard);
+  }
+
+  function writeError(error: unknown): PerkbridgeError {
+    return new PerkbridgeError("ERR_STATE_WRITE", `could not write the state in ${dir}: ${reasonOf(error)}`, { cause: error });
   }
 
   function startPass(): void {
@@ -485,13 +687,13 @@ export function createStore(options: StoreOptions): Store {
       const waiters = pending;
       pending = undefined;
       running = true;
-      counters.passes += 1;
-      writeDirty().then(
+      runPass().then(
         () => waiters?.resolve(),
         (error: unknown) => waiters?.reject(error),
       ).finally(() => {
         running = false;
         if (pending !== undefined) startPass();
+        else kick();
       });
     });
   }
@@ -524,7 +726,7 @@ export function createStore(options: StoreOptions): Store {
         : Array.from({ length: shardCount }, (_, i) => makeShard(name, i, shardCount, parse));
       const shardFor = (id: string): Shard => shards[shardCount === undefined ? 0 : shardOf(id, shardCount)] as Shard;
       const api = makeCollection(name, shardFor, shards);
-      collections.set(name, { name, shardCount, shards, shardFor, api });
+      collections.set(name, { name, shardCount, shards, shardFor, parse, api });
       return api as Collection<T>;
     },
 
@@ -536,9 +738,11 @@ export function createStore(options: StoreOptions): Store {
       try {
         const loaded = await load();
         phase = "open";
+        kick();
         return { ...loaded, ...(lock.tookOver === undefined ? {} : { tookOverStaleLock: lock.tookOver }) };
       } catch (error) {
         phase = "closed";
+        await log?.close().catch(() => undefined);
         await lock.release();
         throw error;
       }
@@ -580,11 +784,25 @@ export function createStore(options: StoreOptions): Store {
         await store.commit();
       } finally {
         phase = "closed";
+        // Snapshots already taken are written; the rest of the checkpoint resumes after the next open.
+        await checkpointChain;
+        await log?.close().catch(() => undefined);
         await lock?.release();
       }
     },
 
-    stats: () => ({ ...counters }),
+    async checkpoint(): Promise<void> {
+      assertWritable();
+      await store.commit();
+      queueStaleShards();
+      while (checkpointQueue.length > 0 || checkpointBacklog > 0) {
+        if (checkpointQueue.length > 0 && checkpointBacklog < MAX_CHECKPOINT_BACKLOG) await store.commit();
+        else await checkpointChain;
+        if (Date.now() < checkpointPausedUntil) throw new PerkbridgeError("ERR_STATE_WRITE", `could not rewrite the state files in ${dir}; the log keeps every change`);
+      }
+    },
+
+    stats: () => ({ ...counters, logSegments: retired.length + 1, checkpointQueue: checkpointQueue.length }),
   };
   return store;
 }
@@ -594,7 +812,7 @@ function shardFileName(index: number, shardCount: number): string {
   return `${String(index).padStart(width, "0")}.json`;
 }
 
-function parseJournal(data: unknown): JournalDoc {
+function parseLegacyJournal(data: unknown): LegacyJournalDoc {
   if (
     typeof data !== "object" || data === null ||
     !("perkbridge" in data) || data.perkbridge !== 1 ||
@@ -608,17 +826,23 @@ function parseJournal(data: unknown): JournalDoc {
       throw new Error("a journal change has no collection or key");
     }
   }
-  return data as JournalDoc;
+  return data as LegacyJournalDoc;
 }
 
-function emptyDoc(collection: string, shard: number | undefined, shards: number | undefined): FileDoc {
-  return {
-    perkbridge: 1,
-    collection,
-    ...(shard === undefined ? {} : { shard }),
-    ...(shards === undefined ? {} : { shards }),
-    entries: {},
-  };
+function parseLayout(data: unknown): LayoutDoc {
+  if (typeof data !== "object" || data === null || !("perkbridge" in data) || data.perkbridge !== 1 || !("collections" in data)) {
+    throw new Error("not a perkbridge layout file");
+  }
+  const { collections } = data;
+  if (typeof collections !== "object" || collections === null || Array.isArray(collections)) throw new Error("its collections are not an object");
+  for (const [name, shards] of Object.entries(collections)) {
+    if (shards !== null && !Number.isInteger(shards)) throw new Error(`collection ${name} has no valid shard count`);
+  }
+  return data as LayoutDoc;
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 async function listIfExists(folder: string): Promise<string[]> {

@@ -41,6 +41,8 @@ export interface DurableFileAdapter<T> extends Adapter<T> {
   readonly file: string;
   /** Where the previous version of {@link file} is kept. */
   readonly backupFile: string;
+  /** Writes text already serialized (the store serializes a snapshot when it is taken, writes it later). */
+  writeText(text: string): Promise<void>;
 }
 
 /** Suffix of every temporary file the adapter creates; leftovers of a crash carry it. */
@@ -81,7 +83,7 @@ export function createDurableFileAdapter<T>(
   const backupFile = `${file}.bak`;
   let queue: Promise<unknown> = Promise.resolve();
 
-  async function writeText(text: string): Promise<void> {
+  async function writeNow(text: string): Promise<void> {
     const tmp = `${file}${TEMP_MARK}${process.pid}`;
     const backupTmp = `${backupFile}${TEMP_MARK}${process.pid}`;
     try {
@@ -123,12 +125,16 @@ export function createDurableFileAdapter<T>(
       }
     },
     write(data: T): Promise<void> {
-      const text = JSON.stringify(data);
-      const run = queue.then(() => writeText(text));
-      queue = run.catch(() => undefined);
-      return run;
+      return writeText(JSON.stringify(data));
     },
+    writeText,
   };
+
+  function writeText(text: string): Promise<void> {
+    const run = queue.then(() => writeNow(text));
+    queue = run.catch(() => undefined);
+    return run;
+  }
 }
 
 /** fsync a directory, making renames and new names in it durable. */
