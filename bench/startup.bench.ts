@@ -61,7 +61,8 @@ export async function prefillState(dir: string, members: number): Promise<void> 
     memberCollection.set(key, member);
     ledger.set(ledgerKey(subject, SHOP_PERK), { subject, perk: SHOP_PERK, members: [key], preExisting: false, grantedAt: now - 86_400_000 });
   }
-  await store.commit();
+  // Into the files, as a daemon that has run a while leaves them: its log holds recent changes only.
+  await store.checkpoint();
   await store.close();
 }
 

@@ -114,7 +114,10 @@ export interface Store {
    * while a pass runs waits for the next one.
    */
   commit(): Promise<void>;
-  /** Commits, then rewrites every state file the log has changed since it was written (backups, tests). */
+  /**
+   * Commits, rewrites every state file the log has changed since it was written, and deletes
+   * the log segments that held those changes (a bulk import, tests).
+   */
   checkpoint(): Promise<void>;
   /**
    * Deletes the entries whose time (epoch ms from `timeOf`) is older than
@@ -245,6 +248,8 @@ export function createStore(options: StoreOptions): Store {
   let pending: { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } | undefined;
   let running = false;
   let kickScheduled = false;
+  /** Set by checkpoint(): the next pass starts a new segment whatever the size of the current one. */
+  let rotateRequested = false;
 
   function assertReadable(): void {
     if (phase === "declaring" || phase === "opening") {
@@ -584,9 +589,18 @@ export function createStore(options: StoreOptions): Store {
         } finally {
           checkpointBacklog -= 1;
         }
-        await finishCheckpoint().catch(() => undefined); // tried again after the next snapshot
+        await tryFinishCheckpoint();
         kick();
       });
+    }
+  }
+
+  /** A failure is tried again after the next snapshot, or by checkpoint(), which reports it. */
+  async function tryFinishCheckpoint(): Promise<void> {
+    try {
+      await finishCheckpoint();
+    } catch {
+      checkpointPausedUntil = Date.now() + CHECKPOINT_RETRY_MS;
     }
   }
 
@@ -610,6 +624,8 @@ export function createStore(options: StoreOptions): Store {
     retired.push(old.seq);
     await old.close().catch(() => undefined);
     queueStaleShards();
+    // With nothing to rewrite, no snapshot write would come to delete the old segment.
+    checkpointChain = checkpointChain.then(tryFinishCheckpoint);
   }
 
   /** Runs a pass without commits waiting, to move the checkpoint on while nothing else is written. */
@@ -626,7 +642,11 @@ export function createStore(options: StoreOptions): Store {
   /** One pass: the changes since the last one as one log line, fsynced; then queued snapshots handed to the checkpoint. */
   async function runPass(): Promise<void> {
     const current = log as LogAppender;
-    const mustRotate = current.broken || (current.size >= segmentBytes && retired.length === 0 && checkpointQueue.length === 0 && checkpointBacklog === 0);
+    const mustRotate =
+      current.broken ||
+      (rotateRequested && current.size > 0) ||
+      (current.size >= segmentBytes && retired.length === 0 && checkpointQueue.length === 0 && checkpointBacklog === 0);
+    rotateRequested = false;
     if (mustRotate) {
       try {
         await rotate();
@@ -794,8 +814,9 @@ export function createStore(options: StoreOptions): Store {
     async checkpoint(): Promise<void> {
       assertWritable();
       await store.commit();
-      queueStaleShards();
-      while (checkpointQueue.length > 0 || checkpointBacklog > 0) {
+      rotateRequested = true;
+      await store.commit();
+      while (retired.length > 0 || checkpointQueue.length > 0 || checkpointBacklog > 0) {
         if (checkpointQueue.length > 0 && checkpointBacklog < MAX_CHECKPOINT_BACKLOG) await store.commit();
         else await checkpointChain;
         if (Date.now() < checkpointPausedUntil) throw new PerkbridgeError("ERR_STATE_WRITE", `could not rewrite the state files in ${dir}; the log keeps every change`);
