@@ -3,6 +3,7 @@ import { DEFAULT_CONFIG_PATH } from "../daemon/config/load-config.js";
 import { createDaemon, type Daemon } from "../daemon/create-daemon.js";
 import { perkbridgeComponents } from "../daemon/create-perkbridge.js";
 import { EXIT, describeError, loadConfigForCommand, type CliIo } from "./cli-io.js";
+import { createSweepProgress, processTerminal, type Terminal } from "./progress.js";
 
 /** Registers `perkbridge start`; `setExitCode` receives the code the process should exit with. */
 export function registerStartCommand(program: Command, io: CliIo, setExitCode: (code: number) => void): void {
@@ -15,9 +16,11 @@ export function registerStartCommand(program: Command, io: CliIo, setExitCode: (
 
 /**
  * Loads the config, runs the daemon and stops it on the first SIGTERM/SIGINT (exit 0); a second
- * signal exits at once with 130. A config error exits 2 before anything starts.
+ * signal exits at once with 130. A config error exits 2 before anything starts. While a sweep of
+ * the billing source runs, its progress is drawn on stderr when that is a terminal (the log on
+ * stdout stays JSON lines only, and nothing is drawn into a log file).
  */
-export async function runStart(configPath: string, io: CliIo): Promise<number> {
+export async function runStart(configPath: string, io: CliIo, terminal: Pick<Terminal, "stderrIsTTY"> = processTerminal()): Promise<number> {
   const loaded = await loadConfigForCommand(configPath, io);
   if (typeof loaded === "number") return loaded;
 
@@ -25,9 +28,11 @@ export async function runStart(configPath: string, io: CliIo): Promise<number> {
   let stopRequested: (() => void) | undefined;
   const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
   let signals = 0;
+  const sweepProgress = createSweepProgress(io, terminal);
   const removeSignalHandler = io.onStopSignal((signal) => {
     signals += 1;
     if (signals > 1) {
+      sweepProgress.close();
       io.stderr(`perkbridge: ${signal} again, exiting without a clean stop\n`);
       process.exit(EXIT.interrupted);
     }
@@ -36,12 +41,17 @@ export async function runStart(configPath: string, io: CliIo): Promise<number> {
   });
   try {
     try {
-      daemon = await createDaemon(loaded.config, { secrets: loaded.secrets, components: perkbridgeComponents(loaded) });
+      daemon = await createDaemon(loaded.config, {
+        secrets: loaded.secrets,
+        components: perkbridgeComponents(loaded, { onSweepProgress: sweepProgress.observe }),
+      });
     } catch (error) {
       io.stderr(`perkbridge: cannot start: ${describeError(error)}\n`);
       return EXIT.failure;
     }
     await stopSignal;
+    // A sweep cut short by the stop may never report its end: the line must not outlive the daemon.
+    sweepProgress.close();
     try {
       await daemon.stop();
     } catch (error) {
@@ -50,6 +60,7 @@ export async function runStart(configPath: string, io: CliIo): Promise<number> {
     }
     return EXIT.ok;
   } finally {
+    sweepProgress.close();
     removeSignalHandler();
   }
 }

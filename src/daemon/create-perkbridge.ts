@@ -18,14 +18,14 @@ import { createInboxSettler, createWebhookIntake, type IntakeEvent } from "./int
 import type { QueuedAction } from "./reconcile/action-queue.js";
 import { createBudgetGate, type BudgetGate } from "./paymenthub/create-budget-gate.js";
 import { createPaymentHubLookup } from "./paymenthub/create-paymenthub-lookup.js";
-import { createSweeper, type Sweeper, type SweepReport } from "./paymenthub/create-sweeper.js";
+import { createSweeper, type Sweeper, type SweepProgress, type SweepReport } from "./paymenthub/create-sweeper.js";
 import { createStore } from "./store/create-store.js";
 import { ReconcileEngine, type ReconcileEngineOptions, type ReconcileHint, type SourceLookup } from "./reconcile/reconcile-engine.js";
 import { createDiscordLane } from "./lanes/discord-lane.js";
 import { createHttpLane } from "./lanes/http-lane.js";
 import { createMinecraftLane } from "./lanes/minecraft-lane.js";
 
-/** Replaceable parts, for tests and the demo. */
+/** Replaceable parts and observers, for tests, the demo and `perkbridge start`. */
 export interface PerkbridgeOverrides {
   /** Targets to use instead of those built from the config (by lane name). */
   readonly targets?: ReadonlyMap<string, PerkTarget>;
@@ -38,6 +38,8 @@ export interface PerkbridgeOverrides {
    * down; default true. Tests that script the emulator turn it off to keep their calls exact.
    */
   readonly sweepOnStart?: boolean;
+  /** Sees every sweep of the billing source as it runs (`perkbridge start` draws it on a terminal). */
+  readonly onSweepProgress?: (progress: SweepProgress) => void;
 }
 
 /** What the perkbridge component built, for the admin channel started after it. */
@@ -238,6 +240,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
         cron: ph.poll.cron,
         rateLimit: ph.rate_limit,
         onSweep: (report) => observeSweep(m, report),
+        ...(overrides.onSweepProgress === undefined ? {} : { onProgress: overrides.onSweepProgress }),
       });
       sweeper.start();
       if (overrides.sweepOnStart ?? true) void sweeper.sweep();

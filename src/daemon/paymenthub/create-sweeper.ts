@@ -40,6 +40,22 @@ export interface SweeperOptions {
   readonly planCadence?: (input: PollBudgetInput) => CadencePlan;
   /** After every sweep (metrics, status). */
   readonly onSweep?: (report: SweepReport) => void;
+  /** While a sweep runs: after each page read, and once more when it ends (a terminal's progress line). */
+  readonly onProgress?: (progress: SweepProgress) => void;
+}
+
+/** How far a running sweep has got. */
+export interface SweepProgress {
+  /** List pages read so far. */
+  readonly pages: number;
+  /** PaymentHub's `total_pages` on the latest page read; 0 before the first. */
+  readonly totalPages: number;
+  /** Distinct members listed so far. */
+  readonly members: number;
+  /** PaymentHub's `total` on the latest page read: the members expected; 0 before the first. */
+  readonly total: number;
+  /** The sweep has ended, complete or not: nothing more is reported for it. */
+  readonly finished: boolean;
 }
 
 /** What one sweep did. */
@@ -128,6 +144,15 @@ export function createSweeper(options: SweeperOptions): Sweeper {
   let stopped = false;
   let current: { cron: string; plan?: CadencePlan; check?: CronCheck } = { cron: options.cron };
   let lastWarning: string | undefined;
+
+  function reportProgress(progress: SweepProgress): void {
+    try {
+      options.onProgress?.(progress);
+    } catch (error) {
+      // Progress is for show: a failing display must not abort the listing.
+      logger.warn({ err: error instanceof Error ? error.message : String(error) }, "sweep progress listener failed");
+    }
+  }
 
   function estimateMembers(): number {
     if (estimate !== undefined) return estimate;
@@ -220,8 +245,11 @@ export function createSweeper(options: SweeperOptions): Sweeper {
         engine.schedule(key, { cause: "sweep", payload: mapped.member });
         changed++;
       }
+      reportProgress({ pages, totalPages, members: seen.size, total, finished: false });
     }
 
+    // Before the log lines below: a terminal's progress line is gone by the time they are written.
+    reportProgress({ pages, totalPages: pages === 0 ? 0 : totalPages, members: seen.size, total: total ?? 0, finished: true });
     const complete = error === undefined;
     let missing = 0;
     if (complete) {
