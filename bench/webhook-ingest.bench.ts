@@ -2,9 +2,9 @@
 // in state, beside a bare node:http server on the same machine in the same run (the issue: "target
 // ≥ 25 % of bare and p99 < 50 ms"). Both servers run as child processes, so neither shares an event
 // loop with the load generator; the daemon also reconciles every new member and sends its grant to
-// an http receiver here while the load runs, as it would in production.
+// an http receiver (a third child process) while the load runs, as it would in production.
 import { spawn } from "node:child_process";
-import { Agent, createServer, request, type IncomingMessage } from "node:http";
+import { Agent, request, type IncomingMessage } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -110,26 +110,38 @@ async function startBare(): Promise<{ url: string; stop(): Promise<void> }> {
   };
 }
 
-/** Counts the grants the daemon sends, and answers 204 as a receiver would. */
-async function startReceiver(): Promise<{ url: string; grants: () => number; close(): Promise<void> }> {
-  let grants = 0;
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      grants++;
-      res.writeHead(204).end();
+/**
+ * Counts the grants the daemon sends and answers 204 as a receiver would, in a child process of
+ * its own: in the bench process it would share an event loop with the load generator and slow the
+ * daemon's figure down by its own work. `GET /count` tells how many it has received.
+ */
+async function startReceiver(): Promise<{ url: string; grants: () => Promise<number>; close(): Promise<void> }> {
+  const script = `
+    const http = require("node:http");
+    let grants = 0;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        if (req.method === "GET") return res.writeHead(200).end(String(grants));
+        grants++;
+        res.writeHead(204).end();
+      });
     });
+    server.listen(0, "127.0.0.1", () => process.stdout.write(server.address().port + "\\n"));
+  `;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout.once("data", (chunk: Buffer) => resolve(chunk.toString("utf8").trim()));
+    child.once("exit", (code) => reject(new Error(`receiver exited with ${code}`)));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     url: `http://127.0.0.1:${port}/perks`,
-    grants: () => grants,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    grants: async () => Number(await (await fetch(`http://127.0.0.1:${port}/count`)).text()),
+    async close() {
+      child.kill("SIGTERM");
+      await exited;
+    },
   };
 }
 
@@ -158,11 +170,11 @@ async function measureDaemon(dir: string, stateDir: string, receiver: Awaited<Re
     const url = `${daemon.url}/webhooks/paymenthub`;
     await load(url, Array.from({ length: WARMUP }, (_, i) => webhook(i, `${tag}w`)));
     const items = Array.from({ length: WEBHOOKS }, (_, i) => webhook(i, tag));
-    const grantsBefore = receiver.grants();
+    const grantsBefore = await receiver.grants();
     const fresh = await load(url, items);
     // Let the reconciles of the burst finish, so the duplicates are measured on their own.
     const deadline = Date.now() + 120_000;
-    while (perks && receiver.grants() < grantsBefore + WEBHOOKS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (perks && (await receiver.grants()) < grantsBefore + WEBHOOKS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     const duplicate = await load(url, items);
     if (fresh.statuses.get(202) !== WEBHOOKS) throw new Error(`expected ${WEBHOOKS} × 202, got ${describeStatuses(fresh)}`);
     if (duplicate.statuses.get(200) !== WEBHOOKS) throw new Error(`expected ${WEBHOOKS} × 200 (duplicate), got ${describeStatuses(duplicate)}`);
