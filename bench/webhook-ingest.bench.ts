@@ -160,7 +160,16 @@ async function measureBare(): Promise<LoadResult> {
   }
 }
 
-/** Fresh webhooks, then (once their grants are out) the same webhooks again as duplicates. */
+/** Waits until the receiver has counted `target` grants (at most 120 s). */
+async function grantsReach(receiver: Awaited<ReturnType<typeof startReceiver>>, target: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while ((await receiver.grants()) < target && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/**
+ * Two rounds of fresh webhooks (the better counts, as for the bare server: noise only slows a
+ * run down), then, once their grants are out, the first round again as duplicates.
+ */
 async function measureDaemon(dir: string, stateDir: string, receiver: Awaited<ReturnType<typeof startReceiver>>, perks: boolean): Promise<{ fresh: LoadResult; duplicate: LoadResult }> {
   const port = await freePort();
   const config = await writeBenchConfig(dir, { stateDir, port, endpointUrl: receiver.url, logLevel: "info", perks });
@@ -168,16 +177,21 @@ async function measureDaemon(dir: string, stateDir: string, receiver: Awaited<Re
   const tag = perks ? "p" : "q";
   try {
     const url = `${daemon.url}/webhooks/paymenthub`;
-    await load(url, Array.from({ length: WARMUP }, (_, i) => webhook(i, `${tag}w`)));
-    const items = Array.from({ length: WEBHOOKS }, (_, i) => webhook(i, tag));
-    const grantsBefore = await receiver.grants();
-    const fresh = await load(url, items);
-    // Let the reconciles of the burst finish, so the duplicates are measured on their own.
-    const deadline = Date.now() + 120_000;
-    while (perks && (await receiver.grants()) < grantsBefore + WEBHOOKS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    const duplicate = await load(url, items);
-    if (fresh.statuses.get(202) !== WEBHOOKS) throw new Error(`expected ${WEBHOOKS} × 202, got ${describeStatuses(fresh)}`);
+    await load(url, Array.from({ length: WARMUP }, (_, i) => webhook(i, `${tag}w_`)));
+    const rounds: LoadResult[] = [];
+    const first = Array.from({ length: WEBHOOKS }, (_, i) => webhook(i, `${tag}a_`));
+    for (const items of [first, Array.from({ length: WEBHOOKS }, (_, i) => webhook(i, `${tag}b_`))]) {
+      const grantsBefore = await receiver.grants();
+      const round = await load(url, items);
+      if (round.statuses.get(202) !== WEBHOOKS) throw new Error(`expected ${WEBHOOKS} × 202, got ${describeStatuses(round)}`);
+      rounds.push(round);
+      // Let the reconciles of the burst finish, so each round starts from a quiet daemon.
+      if (perks) await grantsReach(receiver, grantsBefore + WEBHOOKS);
+    }
+    const duplicate = await load(url, first);
     if (duplicate.statuses.get(200) !== WEBHOOKS) throw new Error(`expected ${WEBHOOKS} × 200 (duplicate), got ${describeStatuses(duplicate)}`);
+    const fresh = rounds.reduce((best, r) => (r.perSecond > best.perSecond ? r : best));
+    process.stderr.write(`  perkbridge${perks ? "" : " (plan without perks)"}: ${rounds.map((r) => `${Math.round(r.perSecond)}/s p99 ${r.p99.toFixed(1)} ms`).join(", then ")}\n`);
     return { fresh, duplicate };
   } finally {
     await daemon.stop();
