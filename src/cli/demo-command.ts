@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { runDemo } from "../sandbox/demo/run-demo.js";
 import { EXIT, type CliIo } from "./cli-io.js";
 
 /** Registers `perkbridge demo`; `setExitCode` receives the code the process should exit with. */
@@ -16,6 +15,8 @@ export async function runDemoCommand(keep: boolean, io: CliIo): Promise<number> 
   const controller = new AbortController();
   const removeSignalHandler = io.onStopSignal(() => controller.abort());
   try {
+    // The emulators (minecraft-protocol, ws servers) load with the demo only, not with every command.
+    const { runDemo } = await import("../sandbox/demo/run-demo.js");
     const result = await runDemo({
       write: io.stdout,
       keep,
