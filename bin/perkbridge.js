@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Runs the compiled CLI when `npm run build` has produced it, otherwise the
 // TypeScript sources through tsx, so a fresh clone works without a build step.
-// Durable writes are fsyncs on libuv's thread pool (4 threads by default): a write pass over many
-// member shards would otherwise queue the small fsync that acknowledges a webhook behind it. Set
-// before the pool starts, which is at the first asynchronous file operation.
+// Durable writes are fsyncs on libuv's thread pool (4 threads by default), shared with DNS lookups:
+// the background checkpoint's file writes and a slow lookup must not queue the log append that
+// acknowledges a webhook behind them. Set before the pool starts, at the first asynchronous file
+// operation.
 process.env.UV_THREADPOOL_SIZE ??= "16";
 import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
