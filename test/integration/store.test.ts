@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { appendFile, copyFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { appendFile, copyFile, mkdtemp, readdir, readFile, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Low } from "lowdb";
@@ -278,6 +278,37 @@ describe("store", () => {
     const third = makeStore(dir);
     expect((await third.store.open()).replayedChanges).toBe(2);
     expect(third.members.get("mem_1")).toEqual({ name: "journaled", n: 1 });
+  });
+
+  it("rejects a commit whose append fails (disk full), and carries on in a new log segment", async () => {
+    const dir = await tempDir();
+    // Segments of 1 byte: every pass after the first starts a new one.
+    const store = createStore({ dir, logSegmentBytes: 1 });
+    stores.push(store);
+    const inbox = store.collection<{ receivedAt: number }>("inbox");
+    await store.open();
+    inbox.set("evt_1", { receivedAt: 1 });
+    await store.commit();
+    // The next segment is /dev/full: every write fails with ENOSPC, and a device cannot be cut
+    // back, so that segment is broken for good and the pass after it must start another one.
+    const full = join(dir, "perkbridge-00000002.log");
+    await symlink("/dev/full", full);
+    inbox.set("evt_2", { receivedAt: 2 });
+    const error = await store.commit().then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: "ERR_STATE_WRITE" });
+    expect((error as Error).message).toContain("ENOSPC");
+    inbox.set("evt_3", { receivedAt: 3 });
+    await store.commit();
+    // The checkpoint rewrites inbox.json and deletes the segments before it (the link, not the device).
+    await store.checkpoint();
+    expect((await readdir(dir)).filter((f) => f.endsWith(".log"))).toEqual(["perkbridge-00000004.log"]);
+    await store.close();
+
+    const reopened = createStore({ dir });
+    stores.push(reopened);
+    const again = reopened.collection<{ receivedAt: number }>("inbox");
+    await reopened.open();
+    expect([...again.keys()].sort()).toEqual(["evt_1", "evt_2", "evt_3"]);
   });
 
   it("drops the torn tail of an append cut short by a crash, and appends after the good lines", async () => {
