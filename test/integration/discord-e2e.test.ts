@@ -221,7 +221,9 @@ plans:
     expect(reply.data?.flags).toBe(64);
     const text = reply.data?.content ?? "";
     expect(text).toContain("plan_combo, active (paymenthub mem_p1)");
-    expect(text).toContain(`Perks now: Discord role ${ROLE.premium} here`);
+    // The client shows a role mention as the role's name; the reply pings nobody.
+    expect(text).toContain(`Perks now: Discord role <@&${ROLE.premium}> here`);
+    expect(reply.data?.["allowed_mentions"]).toEqual({ parse: [] });
     expect(text).toContain("Minecraft group vip on survival: waiting: no Minecraft account on your member record");
 
     // A member whose record names the user but who holds nothing (found without any grant).

@@ -194,7 +194,7 @@ export async function createDiscordTarget(options: DiscordTargetOptions): Promis
     const guildId = interaction.guildId;
     try {
       const content = guildId === null ? "Use /perks in the server your membership is for." : await describe(interaction.user.id, guildId);
-      await interaction.reply({ content, flags: MessageFlags.Ephemeral });
+      await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     } catch (error) {
       logger.error({ err: error instanceof Error ? error.message : String(error) }, "discord /perks reply failed");
     }

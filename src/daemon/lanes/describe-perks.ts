@@ -79,7 +79,9 @@ export function perksViewOf(source: PerksSource, userId: string, guildId: string
 export function perkLabel(perk: Perk, guildId: string): string {
   switch (perk.target) {
     case "discord":
-      return perk.scope === guildId ? `Discord role ${perk.value} here` : `Discord role ${perk.value} in server ${perk.scope}`;
+      // A role mention renders as the role's current name in the server it belongs to (the reply
+      // allows no mentions, so nobody is pinged); elsewhere it cannot, so the id is shown.
+      return perk.scope === guildId ? `Discord role <@&${perk.value}> here` : `Discord role ${perk.value} in server ${perk.scope}`;
     case "minecraft":
       if (perk.kind === "whitelist") return `Minecraft whitelist on ${perk.scope}`;
       if (perk.kind === "group") return `Minecraft group ${perk.value} on ${perk.scope}`;
