@@ -33,7 +33,7 @@ export function runSync(options: SyncCommandOptions, io: CliIo, deps: AdminComma
     try {
       report = await admin.sync(
         { dryRun, ...(options.member === undefined ? {} : { member: options.member }) },
-        (done, total) => progress.update(done, total),
+        (done, total, stage) => progress.update(done, total, stage),
       );
     } finally {
       progress.finish();

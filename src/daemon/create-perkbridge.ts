@@ -350,7 +350,14 @@ function createAdminComponent(loaded: LoadedConfig, context: DaemonContext, perk
           if (!r) return undefined;
           return { source: "paymenthub", startedAt: r.startedAt, finishedAt: r.finishedAt, members: r.members, requests: r.requests, complete: r.complete, ...(r.error === undefined ? {} : { error: r.error }) };
         },
-        ...(built.sweeper() ? { runSweep: async () => (built.sweeper() as Sweeper).sweep() } : {}),
+        ...(built.sweeper()
+          ? {
+              runSweep: async (progress) =>
+                (built.sweeper() as Sweeper).sweep((p) => {
+                  if (!p.finished) progress(p.members, p.total, "listing PaymentHub members");
+                }),
+            }
+          : {}),
       });
       const candidate = createAdminServer({ path, api, logger: context.logger });
       try {

@@ -69,21 +69,23 @@ const PLAN: SyncReport = {
 function createFakeAdmin(): AdminApi & {
   calls: { method: string; args: unknown }[];
   progressSteps: number;
+  progressStage: string | undefined;
   failWith: Error | undefined;
 } {
   const fake = {
     calls: [] as { method: string; args: unknown }[],
     progressSteps: 4,
+    progressStage: undefined,
     failWith: undefined as Error | undefined,
     async status() {
       fake.calls.push({ method: "status", args: undefined });
       if (fake.failWith) throw fake.failWith;
       return STATUS;
     },
-    async sync(options: SyncOptions, progress?: (done: number, total: number) => void) {
+    async sync(options: SyncOptions, progress?: (done: number, total: number, stage?: string) => void) {
       fake.calls.push({ method: "sync", args: options });
       if (fake.failWith) throw fake.failWith;
-      for (let i = 1; i <= fake.progressSteps; i++) progress?.(i, fake.progressSteps);
+      for (let i = 1; i <= fake.progressSteps; i++) progress?.(i, fake.progressSteps, fake.progressStage);
       return { ...PLAN, dryRun: options.dryRun };
     },
     async retry(filter: RetryFilter) {
@@ -214,6 +216,13 @@ describe("admin server", () => {
       [3, 4],
       [4, 4],
     ]);
+
+    // A stage passes through as it is, and a new stage is sent even at the same count.
+    api.progressStage = "listing PaymentHub members";
+    const staged: [number, number, string | undefined][] = [];
+    await admin.sync({ dryRun: true }, (done, total, stage) => staged.push([done, total, stage]));
+    expect(staged).toEqual([1, 2, 3, 4].map((i) => [i, 4, "listing PaymentHub members"]));
+    api.progressStage = undefined;
 
     api.progressSteps = 50_000;
     const many: [number, number][] = [];

@@ -303,6 +303,14 @@ describe("perkbridge sync", () => {
 
     // Level-triggered: nothing left to do.
     expect((await h.cli(["sync"])).stdout).toBe("Synced 2 members: nothing to do.\n");
+
+    // On a terminal, the listing at PaymentHub and then the reconcile each show their progress.
+    const shown = await h.cli(["sync"], { terminal: { stderrIsTTY: true, stdinIsTTY: false, readLine: async () => undefined } });
+    expect(shown.code).toBe(0);
+    const listing = shown.stderr.indexOf("syncing: 2/2 (100%), listing PaymentHub members");
+    const reconciling = shown.stderr.indexOf("syncing: 2/2 (100%), reconciling");
+    expect(listing).toBeGreaterThanOrEqual(0);
+    expect(reconciling).toBeGreaterThan(listing);
   });
 
   it("--dry-run tells which revocations the mass-revoke guard would hold, and the real sync then holds those", async () => {

@@ -133,8 +133,11 @@ export interface ConfirmOptions {
   readonly all?: boolean;
 }
 
-/** Called as a long operation advances; `total` is 0 while unknown. */
-export type ProgressListener = (done: number, total: number) => void;
+/**
+ * Called as a long operation advances; `total` is 0 while unknown. `stage` names the part of an
+ * operation with several (a sync lists the members, then reconciles them: its counts start over).
+ */
+export type ProgressListener = (done: number, total: number, stage?: string) => void;
 
 /**
  * The operator's commands, as the reconcile engine implements them. The daemon serves it on the admin
@@ -193,14 +196,14 @@ const messageId = z.union([z.string(), z.number(), z.null()]);
 /** What the daemon sends: a result, an error (id null when the request could not be read), or progress. */
 export const adminMessageSchema = z.union([
   z.object({ id: messageId, error: errorBodySchema }),
-  z.object({ id: messageId, progress: z.object({ done: count, total: count }) }),
+  z.object({ id: messageId, progress: z.object({ done: count, total: count, stage: z.string().max(200).optional() }) }),
   // Last: a `result` may be any JSON, so this branch only decides once the others did not match.
   z.object({ id: messageId, result: z.unknown() }).refine((m) => "result" in m, "result missing"),
 ]);
 export type AdminMessage =
   | { readonly id: AdminRequest["id"] | null; readonly result: unknown }
   | { readonly id: AdminRequest["id"] | null; readonly error: { readonly code: string; readonly message: string } }
-  | { readonly id: AdminRequest["id"] | null; readonly progress: { readonly done: number; readonly total: number } };
+  | { readonly id: AdminRequest["id"] | null; readonly progress: { readonly done: number; readonly total: number; readonly stage?: string } };
 
 /** Longest request line the daemon reads; a longer one is answered with an error and the connection closed. */
 export const MAX_ADMIN_LINE_BYTES = 1024 * 1024;

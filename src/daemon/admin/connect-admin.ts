@@ -120,7 +120,7 @@ function createAdminClient(socket: Socket): AdminSession {
     const call = typeof message.id === "number" ? pending.get(message.id) : undefined;
     if (call === undefined || typeof message.id !== "number") return; // progress that lost the race with its result
     if ("progress" in message) {
-      call.progress?.(message.progress.done, message.progress.total);
+      call.progress?.(message.progress.done, message.progress.total, message.progress.stage);
       return;
     }
     pending.delete(message.id);

@@ -260,13 +260,13 @@ function parseParams<M extends AdminMethod>(method: M, params: unknown): z.outpu
  */
 function createProgressSender(id: AdminRequest["id"], send: (message: AdminMessage) => void, congested: () => boolean): ProgressListener {
   let step = "";
-  return (done, total) => {
+  return (done, total, stage) => {
     if (!Number.isSafeInteger(done) || !Number.isSafeInteger(total) || done < 0 || total < 0) return;
-    const at = `${total}:${total > 0 ? Math.floor((done * 1000) / total) : Math.floor(done / 100)}`;
+    const at = `${stage ?? ""}:${total}:${total > 0 ? Math.floor((done * 1000) / total) : Math.floor(done / 100)}`;
     const last = total > 0 && done >= total;
     if ((at === step && !last) || (congested() && !last)) return;
     step = at;
-    send({ id, progress: { done, total } });
+    send({ id, progress: { done, total, ...(stage === undefined ? {} : { stage }) } });
   };
 }
 

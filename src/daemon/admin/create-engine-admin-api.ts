@@ -56,6 +56,9 @@ export interface EngineAdminOptions {
   readonly massRevoke?: { readonly config: MassRevokeConfig; readonly recent: () => readonly number[] };
 }
 
+/** The stage of a full sync after the listing (its counts start over). */
+const RECONCILING = "reconciling";
+
 /** Members reconciled per step of a full sync: progress is reported after each. */
 const SYNC_CHUNK = 64;
 
@@ -180,11 +183,11 @@ export function createEngineAdminApi(options: EngineAdminOptions): AdminApi {
 
   async function reconcileAll(progress: ProgressListener | undefined): Promise<number> {
     const keys = [...options.memberKeys()];
-    progress?.(0, keys.length);
+    progress?.(0, keys.length, RECONCILING);
     for (let i = 0; i < keys.length; i += SYNC_CHUNK) {
       for (const key of keys.slice(i, i + SYNC_CHUNK)) engine.schedule(key, { cause: "operator" });
       await engine.idle();
-      progress?.(Math.min(i + SYNC_CHUNK, keys.length), keys.length);
+      progress?.(Math.min(i + SYNC_CHUNK, keys.length), keys.length, RECONCILING);
     }
     return keys.length;
   }

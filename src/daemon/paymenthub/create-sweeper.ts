@@ -86,8 +86,11 @@ export interface Sweeper {
   start(): void;
   /** Stops the schedule; a sweep in progress schedules nothing more. */
   stop(): Promise<void>;
-  /** One full sweep now; a sweep already running is joined, not doubled. */
-  sweep(): Promise<SweepReport>;
+  /**
+   * One full sweep now; a sweep already running is joined, not doubled. `onProgress` sees this
+   * sweep's progress too (`perkbridge sync` shows it), besides {@link SweeperOptions.onProgress}.
+   */
+  sweep(onProgress?: (progress: SweepProgress) => void): Promise<SweepReport>;
   /** The cadence `auto` chose, or the check of the configured cron. */
   cadence(): { readonly cron: string; readonly plan?: CadencePlan; readonly check?: CronCheck };
   lastReport(): SweepReport | undefined;
@@ -145,12 +148,17 @@ export function createSweeper(options: SweeperOptions): Sweeper {
   let current: { cron: string; plan?: CadencePlan; check?: CronCheck } = { cron: options.cron };
   let lastWarning: string | undefined;
 
+  /** Listeners of the running sweep only, from {@link Sweeper.sweep} calls. */
+  const sweepListeners = new Set<(progress: SweepProgress) => void>();
+
   function reportProgress(progress: SweepProgress): void {
-    try {
-      options.onProgress?.(progress);
-    } catch (error) {
-      // Progress is for show: a failing display must not abort the listing.
-      logger.warn({ err: error instanceof Error ? error.message : String(error) }, "sweep progress listener failed");
+    for (const listener of [options.onProgress, ...sweepListeners]) {
+      try {
+        listener?.(progress);
+      } catch (error) {
+        // Progress is for show: a failing display must not abort the listing.
+        logger.warn({ err: error instanceof Error ? error.message : String(error) }, "sweep progress listener failed");
+      }
     }
   }
 
@@ -281,8 +289,14 @@ export function createSweeper(options: SweeperOptions): Sweeper {
     return report;
   }
 
-  function sweep(): Promise<SweepReport> {
-    if (running) return running;
+  function sweep(onProgress?: (progress: SweepProgress) => void): Promise<SweepReport> {
+    if (onProgress !== undefined) sweepListeners.add(onProgress);
+    const joined = running ?? startSweep();
+    if (onProgress !== undefined) joined.finally(() => sweepListeners.delete(onProgress)).catch(() => undefined);
+    return joined;
+  }
+
+  function startSweep(): Promise<SweepReport> {
     const started = run().then((report) => {
       last = report;
       // Only a complete listing's total is a member count to plan by.
