@@ -4,6 +4,7 @@
 // desiredPerks + planActions + applying its ledger changes in place, as in
 // the daemon. Heap figures are heapUsed deltas without a forced GC, so they
 // are indicative only.
+import { KeyIndex } from "../src/core/key-index.js";
 import { desiredPerks } from "../src/core/desired-perks.js";
 import { applyLedgerChangesInPlace, ledgerKeysOfMember, type LedgerEntry } from "../src/core/ledger.js";
 import { memberKey, type Member } from "../src/core/member.js";
@@ -41,7 +42,7 @@ function member(i: number, status: string): Member {
 
 const bench: Bench = async () => {
   const ledger = new Map<string, LedgerEntry>();
-  const index = new Map<string, Set<string>>();
+  const index = new KeyIndex();
   const active = Array.from({ length: N }, (_, i) => member(i, "active"));
   const canceled = active.map((m) => ({ ...m, status: "canceled" }));
   const entries: BenchEntry[] = [];

@@ -1,3 +1,4 @@
+import { KeyIndex } from "./key-index.js";
 import type { Perk, PlanRules } from "./perk.js";
 import { perkKey } from "./perk.js";
 
@@ -49,12 +50,12 @@ export function applyLedgerChanges(
 export function applyLedgerChangesInPlace(
   ledger: Map<string, LedgerEntry>,
   changes: readonly LedgerChange[],
-  index?: Map<string, Set<string>>,
+  index?: KeyIndex,
 ): void {
   for (const change of changes) {
     if (index !== undefined) {
-      for (const member of ledger.get(change.key)?.members ?? []) removeFromIndex(index, member, change.key);
-      if (change.op === "upsert") for (const member of change.entry.members) addToIndex(index, member, change.key);
+      for (const member of ledger.get(change.key)?.members ?? []) index.delete(member, change.key);
+      if (change.op === "upsert") for (const member of change.entry.members) index.add(member, change.key);
     }
     if (change.op === "upsert") ledger.set(change.key, change.entry);
     else ledger.delete(change.key);
@@ -62,16 +63,15 @@ export function applyLedgerChangesInPlace(
 }
 
 /** Member key → keys of the ledger entries it justifies; what planning needs to stay O(perks of one member). */
-export function indexByMember(ledger: Iterable<readonly [string, LedgerEntry]>): Map<string, Set<string>> {
-  const index = new Map<string, Set<string>>();
-  for (const [key, entry] of ledger) for (const member of entry.members) addToIndex(index, member, key);
+export function indexByMember(ledger: Iterable<readonly [string, LedgerEntry]>): KeyIndex {
+  const index = new KeyIndex();
+  for (const [key, entry] of ledger) for (const member of entry.members) index.add(member, key);
   return index;
 }
 
 /** Keys of the ledger entries a member justifies, per the index. */
-export function ledgerKeysOfMember(index: ReadonlyMap<string, ReadonlySet<string>>, member: string): readonly string[] {
-  const keys = index.get(member);
-  return keys === undefined ? [] : [...keys];
+export function ledgerKeysOfMember(index: KeyIndex, member: string): readonly string[] {
+  return index.get(member);
 }
 
 /**
@@ -100,17 +100,4 @@ export function orphanedGrants(
     for (const perk of plan.trialPerks ?? []) configured.add(perkKey(perk));
   }
   return [...ledger].filter((entry) => !configured.has(perkKey(entry.perk)));
-}
-
-function addToIndex(index: Map<string, Set<string>>, member: string, key: string): void {
-  const keys = index.get(member);
-  if (keys === undefined) index.set(member, new Set([key]));
-  else keys.add(key);
-}
-
-function removeFromIndex(index: Map<string, Set<string>>, member: string, key: string): void {
-  const keys = index.get(member);
-  if (keys === undefined) return;
-  keys.delete(key);
-  if (keys.size === 0) index.delete(member);
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { desiredPerks, type Desired, type StatusPolicy } from "../../core/desired-perks.js";
+import { KeyIndex } from "../../core/key-index.js";
 import {
   applyLedgerChangesInPlace,
   indexByMember,
@@ -132,9 +133,9 @@ export class ReconcileEngine {
   readonly #o: ReconcileEngineOptions;
   readonly queue: ActionQueue;
   readonly runner: LaneRunner;
-  readonly #index: Map<string, Set<string>>;
+  readonly #index: KeyIndex;
   /** Subject → ledger keys, for rejoin restore and drift repair. */
-  readonly #bySubject = new Map<string, Set<string>>();
+  readonly #bySubject = new KeyIndex();
   readonly #ledger: Map<string, LedgerEntry>;
   readonly #pending = new Map<string, Scheduled>();
   readonly #active = new Set<string>();
@@ -244,7 +245,7 @@ export class ReconcileEngine {
   /** What perkbridge granted a subject (`discord:<id>`), optionally on one target and scope. */
   entriesOf(subject: string, filter: { target?: string; scope?: string } = {}): LedgerEntry[] {
     const out: LedgerEntry[] = [];
-    for (const key of this.#bySubject.get(subject) ?? []) {
+    for (const key of this.#bySubject.get(subject)) {
       const entry = this.#ledger.get(key);
       if (!entry) continue;
       if (filter.target !== undefined && entry.perk.target !== filter.target) continue;
@@ -526,14 +527,8 @@ export class ReconcileEngine {
 
   #indexSubject(key: string, present: boolean): void {
     const subject = key.slice(0, key.indexOf("|"));
-    let set = this.#bySubject.get(subject);
-    if (present) {
-      if (!set) this.#bySubject.set(subject, (set = new Set()));
-      set.add(key);
-    } else if (set) {
-      set.delete(key);
-      if (set.size === 0) this.#bySubject.delete(subject);
-    }
+    if (present) this.#bySubject.add(subject, key);
+    else this.#bySubject.delete(subject, key);
   }
 
   #setGuard(state: MassRevokeState<HeldAction>): void {
