@@ -609,9 +609,11 @@ export function createStore(options: StoreOptions): Store {
     const dirs = [...checkpointDirs];
     await Promise.all(dirs.map((d) => syncDirectory(d)));
     for (const d of dirs) checkpointDirs.delete(d);
-    const seqs = retired.splice(0);
+    // Forgotten only once gone from disk: until then they count (stats, checkpoint()) and are retried.
+    const seqs = [...retired];
     await removeSegments(dir, seqs);
     await syncDirectory(dir);
+    retired.splice(0, seqs.length);
   }
 
   /** Starts a new segment; the shards the old one changed are queued for rewriting. */
