@@ -31,8 +31,8 @@ interface Running {
   readonly exited: Promise<string[]>;
 }
 
-function startChild(dir: string, mode: "loop" | "hold"): Running {
-  const proc = spawn(process.execPath, ["--import", "tsx", child, dir, mode], {
+function startChild(dir: string, mode: "loop" | "hold", cached = false): Running {
+  const proc = spawn(process.execPath, ["--import", "tsx", child, dir, mode, ...(cached ? ["cached"] : [])], {
     cwd: fileURLToPath(new URL("../../", import.meta.url)), // where tsx resolves from
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -62,11 +62,14 @@ function startChild(dir: string, mode: "loop" | "hold"): Running {
 }
 
 describe("store across processes", () => {
-  it("keeps every acknowledged commit when the process is killed with SIGKILL at random moments", async () => {
+  it.each([
+    ["in memory", false],
+    ["read on demand", true],
+  ])("keeps every acknowledged commit when the process is killed with SIGKILL at random moments (members %s)", async (_mode, cached) => {
     const dir = await tempDir();
     let acknowledged = 0;
     for (let round = 0; round < 3; round++) {
-      const running = startChild(dir, "loop");
+      const running = startChild(dir, "loop", cached);
       await running.ready;
       await new Promise((r) => setTimeout(r, 100 + Math.floor(Math.random() * 300)));
       running.proc.kill("SIGKILL");
@@ -77,7 +80,7 @@ describe("store across processes", () => {
 
       const store = createStore({ dir });
       const counter = store.collection<number>("counter");
-      const members = store.collection<{ n: number }>("members", { shards: 16 });
+      const members = store.collection<{ n: number }>("members", { shards: 16, ...(cached ? { cacheShards: 2 } : {}) });
       const report = await store.open(); // the child's lock is stale now: taken over
       expect(report.tookOverStaleLock?.holder?.pid).toBe(running.proc.pid);
       const n = counter.get("n") ?? 0;

@@ -3,7 +3,7 @@ import { appendFile, copyFile, mkdtemp, readdir, readFile, rm, stat, symlink, tr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Low } from "lowdb";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { PerkbridgeError } from "../../src/core/errors.js";
 import { createStore, DEFAULT_RETENTION_MS } from "../../src/daemon/store/create-store.js";
 import type { Store } from "../../src/daemon/store/create-store.js";
@@ -29,12 +29,15 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
+/** How `makeStore` declares members: all in memory, or with 2 of its 16 shards cached (set per run of the suite). */
+let membersCached: number | undefined;
+
 /** A store with one hot and one sharded collection, the way the daemon lays out state. */
 function makeStore(dir: string, now = (): number => Date.now()) {
   const store = createStore({ dir, clock: { now } });
   stores.push(store);
   const inbox = store.collection<{ receivedAt: number }>("inbox");
-  const members = store.collection<Member>("members", { shards: 16 });
+  const members = store.collection<Member>("members", { shards: 16, ...(membersCached === undefined ? {} : { cacheShards: membersCached }) });
   return { store, inbox, members };
 }
 
@@ -76,6 +79,172 @@ describe("shardOf", () => {
   });
 });
 
+describe("a collection read on demand (cacheShards)", () => {
+  async function filled(dir: string): Promise<void> {
+    const store = createStore({ dir });
+    stores.push(store);
+    const members = store.collection<Member>("members", { shards: 16, cacheShards: 2 });
+    await store.open();
+    for (let i = 0; i < 200; i++) members.set(`mem_${i}`, { name: "file", n: i });
+    await store.checkpoint();
+    await store.close();
+  }
+
+  function reopen(dir: string) {
+    const store = createStore({ dir });
+    stores.push(store);
+    return { store, members: store.collection<Member>("members", { shards: 16, cacheShards: 2 }) };
+  }
+
+  /** Keys that land in `count` different shards, one each. */
+  function keysInDistinctShards(count: number): string[] {
+    const byShard = new Map<number, string>();
+    for (let i = 0; i < 200 && byShard.size < count; i++) if (!byShard.has(shardOf(`mem_${i}`, 16))) byShard.set(shardOf(`mem_${i}`, 16), `mem_${i}`);
+    return [...byShard.values()];
+  }
+
+  it("reads a shard when first needed, keeps at most the cached ones, and answers unknown keys from memory", async () => {
+    const dir = await tempDir();
+    await filled(dir);
+    const { store, members } = reopen(dir);
+    await store.open();
+    expect(store.stats().shardReads).toBe(0);
+    const [a, b, c] = keysInDistinctShards(3) as [string, string, string];
+    expect(members.get(a)).toEqual({ name: "file", n: Number(a.slice(4)) });
+    expect(members.get(a)).toBeDefined();
+    expect(store.stats().shardReads).toBe(1);
+    members.get(b);
+    members.get(c); // a's shard leaves the cache (2 cached)
+    expect(store.stats().shardReads).toBe(3);
+    // Out of the cache but read once: its keys are known, and one value is read from the file alone.
+    expect(members.get(a)).toEqual({ name: "file", n: Number(a.slice(4)) });
+    expect(store.stats()).toMatchObject({ shardReads: 3, pointReads: 1 });
+    members.get(a);
+    expect(store.stats()).toMatchObject({ shardReads: 3, pointReads: 2 });
+    // A shard read once keeps its keys: an unknown key in it costs no read, nor does size after a scan.
+    const sameShardUnknown = Array.from({ length: 1000 }, (_, i) => `new_${i}`).find((k) => shardOf(k, 16) === shardOf(c, 16)) as string;
+    expect(members.get(sameShardUnknown)).toBeUndefined();
+    expect(members.has(sameShardUnknown)).toBe(false);
+    expect(store.stats()).toMatchObject({ shardReads: 3, pointReads: 2 });
+    expect([...members.keys()]).toHaveLength(200);
+    const afterScan = store.stats().shardReads;
+    expect(members.size).toBe(200);
+    expect(store.stats().shardReads).toBe(afterScan);
+  });
+
+  it("keeps changes of a shard that left the cache, before and after they are logged and checkpointed", async () => {
+    const dir = await tempDir();
+    await filled(dir);
+    const { store, members } = reopen(dir);
+    await store.open();
+    const [a, b, c, d] = keysInDistinctShards(4) as [string, string, string, string];
+    members.set(a, { name: "changed", n: 1 });
+    members.delete(b);
+    members.set("brand_new", { name: "new", n: 2 });
+    members.get(c);
+    members.get(d); // a's and b's shards are out of the cache now
+    expect(members.get(a)).toEqual({ name: "changed", n: 1 });
+    expect(members.has(b)).toBe(false);
+    expect(members.get(b)).toBeUndefined();
+    expect(members.size).toBe(200);
+    await store.commit();
+    members.get(c);
+    members.get(d);
+    expect(members.get(a)).toEqual({ name: "changed", n: 1 });
+    await store.checkpoint();
+    expect((await readJson(shardFile(dir, a))).entries[a]).toEqual({ name: "changed", n: 1 });
+    expect((await readJson(shardFile(dir, b))).entries[b]).toBeUndefined();
+    members.get(c);
+    members.get(d);
+    expect(members.get(a)).toEqual({ name: "changed", n: 1 });
+    expect([...members.values()].filter((m) => m.name === "file")).toHaveLength(198);
+    await store.close();
+
+    const again = reopen(dir);
+    await again.store.open();
+    expect(again.members.get(a)).toEqual({ name: "changed", n: 1 });
+    expect(again.members.has(b)).toBe(false);
+    expect(again.members.get("brand_new")).toEqual({ name: "new", n: 2 });
+    expect(again.members.size).toBe(200);
+  });
+
+  it("applies logged changes to shards it has not read yet, when it reads them", async () => {
+    const dir = await tempDir();
+    await filled(dir);
+    const first = reopen(dir);
+    await first.store.open();
+    first.members.set("mem_5", { name: "logged", n: 5 });
+    first.members.delete("mem_6");
+    await first.store.close(); // in the log only
+
+    const second = reopen(dir);
+    expect((await second.store.open()).replayedChanges).toBe(2);
+    expect(second.store.stats().shardReads).toBe(0);
+    expect(second.members.get("mem_5")).toEqual({ name: "logged", n: 5 });
+    expect(second.members.has("mem_6")).toBe(false);
+    expect(second.members.size).toBe(199);
+  });
+
+  it("scans every entry shard by shard, and keeps each key's digest without reading again", async () => {
+    const dir = await tempDir();
+    await filled(dir);
+    const store = createStore({ dir });
+    stores.push(store);
+    const members = store.collection<Member>("members", { shards: 16, cacheShards: 2, digest: (m) => `${m.name}/${m.n}` });
+    await store.open();
+    members.set("mem_7", { name: "changed", n: 7 });
+    const scanned = new Map<string, Member>();
+    for await (const [key, value] of members.scan()) scanned.set(key, value);
+    expect(scanned.size).toBe(200);
+    expect(scanned.get("mem_7")).toEqual({ name: "changed", n: 7 });
+    expect(scanned.get("mem_8")).toEqual({ name: "file", n: 8 });
+
+    expect(members.digestOf("mem_8")).toBe("file/8");
+    expect(members.digestOf("mem_7")).toBe("changed/7");
+    expect(members.digestOf("nobody")).toBeUndefined();
+    const reads = store.stats().shardReads;
+    for (let i = 0; i < 200; i++) members.digestOf(`mem_${i}`);
+    const afterAll = store.stats().shardReads;
+    expect(afterAll - reads).toBeLessThanOrEqual(16); // at most one read per shard, ever
+    members.set("mem_8", { name: "again", n: 8 });
+    members.delete("mem_9");
+    expect(members.digestOf("mem_8")).toBe("again/8");
+    expect(members.digestOf("mem_9")).toBeUndefined();
+    for (let i = 0; i < 200; i++) members.digestOf(`mem_${i}`);
+    expect(store.stats().shardReads).toBe(afterAll);
+  });
+
+  it("refuses digestOf on a collection without a digest option", async () => {
+    const dir = await tempDir();
+    const store = createStore({ dir });
+    stores.push(store);
+    const plain = store.collection<Member>("plain", { shards: 4 });
+    await store.open();
+    expect(() => plain.digestOf("x")).toThrow(expect.objectContaining({ code: "ERR_STATE_USAGE" }));
+  });
+
+  it("reads a file laid out without one entry per line (an older version) whole, every time", async () => {
+    const dir = await tempDir();
+    await filled(dir);
+    const [a, b, c] = keysInDistinctShards(3) as [string, string, string];
+    const file = shardFile(dir, a);
+    await writeFile(file, JSON.stringify(await readJson(file))); // the same document on one line
+    const { store, members } = reopen(dir);
+    await store.open();
+    expect(members.get(a)).toEqual({ name: "file", n: Number(a.slice(4)) });
+    members.get(b);
+    members.get(c);
+    expect(members.get(a)).toEqual({ name: "file", n: Number(a.slice(4)) });
+    expect(store.stats()).toMatchObject({ shardReads: 4, pointReads: 0 });
+  });
+
+  it("refuses cacheShards without shards", () => {
+    const store = createStore({ dir: join(tmpdir(), "unused") });
+    expect(() => store.collection("x", { cacheShards: 2 })).toThrow(expect.objectContaining({ code: "ERR_STATE_USAGE" }));
+    expect(() => store.collection("y", { shards: 4, cacheShards: 0 })).toThrow(expect.objectContaining({ code: "ERR_STATE_USAGE" }));
+  });
+});
+
 describe("durable file adapter under lowdb's Low", () => {
   it("writes the file with mode 0600 and keeps the previous version as .bak", async () => {
     const dir = await tempDir();
@@ -96,7 +265,17 @@ describe("durable file adapter under lowdb's Low", () => {
   });
 });
 
-describe("store", () => {
+// Every behaviour holds whether a sharded collection is all in memory or read from disk on demand.
+describe.each([
+  ["members in memory", undefined],
+  ["members read on demand, 2 shards cached", 2],
+])("store (%s)", (_mode, cached) => {
+  beforeAll(() => {
+    membersCached = cached;
+  });
+  afterAll(() => {
+    membersCached = undefined;
+  });
   it("keeps sets and deletes across close and open", async () => {
     const dir = await tempDir();
     const first = makeStore(dir);
@@ -112,7 +291,8 @@ describe("store", () => {
 
     const second = makeStore(dir);
     const report = await second.store.open();
-    expect(report.entries).toBe(52);
+    // Shards read on demand are not read by open().
+    expect(report.entries).toBe(cached === undefined ? 52 : 3);
     expect(second.inbox.get("evt_1")).toEqual({ receivedAt: 1 });
     expect(second.inbox.get("__proto__")).toEqual({ receivedAt: 2 });
     expect(second.inbox.get("constructor")).toEqual({ receivedAt: 3 });
@@ -252,7 +432,9 @@ describe("store", () => {
     const file = await readJson(shardFile(dir, "mem_1"));
     await writeFile(shardFile(dir, "mem_1"), JSON.stringify({ ...file, pass: last, entries: { mem_1: { name: "in the file", n: 1 } } }));
     const third = makeStore(dir);
-    expect((await third.store.open()).replayedChanges).toBe(1); // evt_2 only: inbox.json was never written
+    // evt_2 only: inbox.json was never written. Shards read on demand keep every logged change
+    // until the shard is read, which drops those its file already holds.
+    expect((await third.store.open()).replayedChanges).toBe(cached === undefined ? 1 : 3);
     expect(third.members.get("mem_1")).toEqual({ name: "in the file", n: 1 });
   });
 
@@ -428,6 +610,30 @@ describe("store", () => {
   });
 
   describe("with a damaged file", () => {
+    /**
+     * The error a damaged members shard causes: open() reads every shard of a collection held in
+     * memory; one read on demand fails at open or where it is first read, with the same error.
+     */
+    async function damageError(dir: string): Promise<PerkbridgeError> {
+      const { store, members } = makeStore(dir);
+      if (cached === undefined) return openError(store);
+      // open() reads the head of each file (for its pass): most damage shows there already.
+      const atOpen = await store.open().then(() => undefined, (e: unknown) => e);
+      if (atOpen !== undefined) {
+        expect(atOpen).toBeInstanceOf(PerkbridgeError);
+        return atOpen as PerkbridgeError;
+      }
+      let error: unknown;
+      try {
+        members.get("mem_1");
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(PerkbridgeError);
+      await store.close();
+      return error as PerkbridgeError;
+    }
+
     /** Two checkpoints, so that the shard of mem_1 has a good .bak. */
     async function stateWithBackup(): Promise<{ dir: string; file: string }> {
       const dir = await tempDir();
@@ -446,18 +652,18 @@ describe("store", () => {
       ["truncated", async (file: string) => truncate(file, Math.floor((await stat(file)).size / 2))],
       ["empty", async (file: string) => truncate(file, 0)],
       ["of the wrong shape", async (file: string) => writeFile(file, "[1,2,3]")],
-    ])("stops open when a file is %s, naming it and its last good backup", async (_, damage) => {
+    ])("stops open (or the first read) when a file is %s, naming it and its last good backup", async (_, damage) => {
       const { dir, file } = await stateWithBackup();
       await damage(file);
       const damaged = await readFile(file);
-      const error = await openError(makeStore(dir).store);
+      const error = await damageError(dir);
       expect(error).toBeInstanceOf(StateCorruptError);
       expect(error.code).toBe("ERR_STATE_CORRUPT");
       expect(error.message).toMatch(new RegExp(`^${escape(file)} is corrupt \\(.+\\)\\. The last good copy is ${escape(file)}\\.bak: inspect it and copy it over the corrupt file to recover, then start again\\.$`));
       expect((error as StateCorruptError).backup).toBe(`${file}.bak`);
       // Never replaced, and the lock is released: the same error again, not ERR_STATE_LOCKED.
       expect(await readFile(file)).toEqual(damaged);
-      expect((await openError(makeStore(dir).store)).code).toBe("ERR_STATE_CORRUPT");
+      expect((await damageError(dir)).code).toBe("ERR_STATE_CORRUPT");
       // Recovery as the message says.
       await copyFile(`${file}.bak`, file);
       const recovered = makeStore(dir);
@@ -479,14 +685,14 @@ describe("store", () => {
       const { dir, file } = await stateWithBackup();
       await writeFile(file, "x");
       await writeFile(`${file}.bak`, "y");
-      const error = await openError(makeStore(dir).store);
+      const error = await damageError(dir);
       expect(error.message).toContain(`Its backup ${file}.bak is unreadable too`);
     });
 
     it("stops open when a file was deleted but its backup is there", async () => {
       const { dir, file } = await stateWithBackup();
       await rm(file);
-      const error = await openError(makeStore(dir).store);
+      const error = await damageError(dir);
       expect(error.code).toBe("ERR_STATE_CORRUPT");
       expect(error.message).toContain(`${file} is missing. The last good copy is ${file}.bak`);
     });

@@ -1,4 +1,5 @@
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PerkbridgeError } from "../../core/errors.js";
 import type { Clock } from "../../core/ports.js";
@@ -46,6 +47,20 @@ export interface CollectionOptions<T> {
    * that fails stops start-up with ERR_STATE_CORRUPT naming file and key.
    */
   readonly parse?: (value: unknown) => T;
+  /**
+   * Sharded collections only: keep the values of at most this many shards in
+   * memory (the most recently used); the others stay on disk until read, and
+   * are read again, synchronously, when needed. Keys stay in memory once a
+   * shard has been read, so `has()` of an unknown key and `size` read nothing.
+   * For large collections read one key at a time (members); iterating reads
+   * every shard. Absent: everything is in memory from open() on.
+   */
+  readonly cacheShards?: number;
+  /**
+   * A short fingerprint of a value, kept in memory per key by {@link Collection.digestOf}, so that
+   * "has this value changed?" needs no read of a shard that is not cached.
+   */
+  readonly digest?: (value: T) => string;
 }
 
 /**
@@ -68,6 +83,16 @@ export interface Collection<T> {
   entries(): IterableIterator<[string, T]>;
   /** Deletes every entry the predicate selects; returns how many. */
   deleteWhere(predicate: (value: T, id: string) => boolean): number;
+  /**
+   * Every entry, one shard at a time, yielding to the event loop between shards: for a long walk
+   * over a collection read on demand, where {@link entries} would hold the loop for every read.
+   */
+  scan(): AsyncIterableIterator<[string, T]>;
+  /**
+   * The {@link CollectionOptions.digest} of the value at `id`, undefined when there is none; the
+   * first call in a shard not cached reads it once. Throws ERR_STATE_USAGE without a digest option.
+   */
+  digestOf(id: string): string | undefined;
 }
 
 /** What {@link Store.open} found, for the start-up log. */
@@ -86,6 +111,10 @@ export interface StoreOpenReport {
 
 /** Counters since open, for metrics. */
 export interface StoreStats {
+  /** Shards of {@link CollectionOptions.cacheShards} collections read from disk on demand. */
+  readonly shardReads: number;
+  /** Single values read from such a shard's file without reading the whole shard. */
+  readonly pointReads: number;
   /** commit() calls. */
   readonly commits: number;
   /** Passes that appended a line to the log; several commits share one. */
@@ -154,13 +183,33 @@ interface LayoutDoc {
   readonly collections: Readonly<Record<string, number | null>>;
 }
 
+/** A change of a cached-shards collection that its file may not hold yet (`pass` PENDING until logged). */
+interface OverlayEntry {
+  pass: number;
+  readonly v?: unknown;
+  readonly deleted?: true;
+}
+
+const PENDING = Number.POSITIVE_INFINITY;
+/** pointRead() found nothing it can vouch for. */
+const NOT_FOUND = Symbol("not found");
+
 interface Shard {
   readonly collection: string;
   readonly index: number | undefined;
   readonly shardCount: number | undefined;
   readonly adapter: DurableFileAdapter<FileDoc>;
   readonly dir: string;
-  readonly map: Map<string, unknown>;
+  /** Its entries; for a cached-shards collection only while the shard is in its cache. */
+  map: Map<string, unknown> | undefined;
+  /** Set for a {@link CollectionOptions.cacheShards} collection. */
+  readonly cache: ShardCache | undefined;
+  /** Cached-shards only: every change since the file was written, latest per key, kept when the shard leaves the cache. */
+  readonly overlay: Map<string, OverlayEntry>;
+  /** Cached-shards only: the keys, once the shard has been read. */
+  keys: Set<string> | undefined;
+  /** With a digest option: each key's digest, once asked for in this shard. */
+  digests: Map<string, string> | undefined;
   /** The pass whose state the file holds (0: never written). */
   filePass: number;
   /** The last pass that logged a change of this shard: the file is stale while it is newer than {@link filePass}. */
@@ -229,6 +278,7 @@ export function createStore(options: StoreOptions): Store {
   const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
   const segmentBytes = options.logSegmentBytes ?? DEFAULT_SEGMENT_BYTES;
   const collections = new Map<string, CollectionState>();
+  const digestFns = new Map<string, (value: unknown) => string>();
   const allShards: Shard[] = [];
   /** Per shard, the keys changed since the last pass. */
   let dirty = new Map<Shard, Set<string>>();
@@ -242,7 +292,7 @@ export function createStore(options: StoreOptions): Store {
   let checkpointPausedUntil = 0;
   const checkpointDirs = new Set<string>();
   let legacyJournal: string | undefined;
-  const counters = { commits: 0, passes: 0, logBytes: 0, checkpointFiles: 0, checkpointBytes: 0 };
+  const counters = { commits: 0, passes: 0, logBytes: 0, checkpointFiles: 0, checkpointBytes: 0, shardReads: 0, pointReads: 0 };
   let phase: "declaring" | "opening" | "open" | "closing" | "closed" = "declaring";
   let lock: StateLock | undefined;
   let pending: { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } | undefined;
@@ -300,7 +350,7 @@ export function createStore(options: StoreOptions): Store {
   /** The shard's file as of now, built as text: no copy of its map is made. */
   function serializeShard(shard: Shard, pass: number): string {
     const parts: string[] = [];
-    for (const [key, value] of shard.map) parts.push(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
+    for (const [key, value] of entriesOf(shard, true)) parts.push(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
     const head = JSON.stringify({
       perkbridge: 1,
       collection: shard.collection,
@@ -308,7 +358,9 @@ export function createStore(options: StoreOptions): Store {
       ...(shard.shardCount === undefined ? {} : { shards: shard.shardCount }),
       pass,
     });
-    return `${head.slice(0, -1)},"entries":{${parts.join(",")}}}`;
+    // One entry per line (still one JSON document): a shard not in memory can then be searched for
+    // one key and only that value parsed, see pointRead().
+    return `${head.slice(0, -1)},"entries":{\n${parts.join(",\n")}\n}}`;
   }
 
   function markDirty(shard: Shard, id: string): void {
@@ -317,16 +369,123 @@ export function createStore(options: StoreOptions): Store {
     else keys.add(id);
   }
 
-  function makeShard(name: string, index: number | undefined, shardCount: number | undefined, parse: ((value: unknown) => unknown) | undefined): Shard {
+  function makeShard(name: string, index: number | undefined, shardCount: number | undefined, parse: ((value: unknown) => unknown) | undefined, cache: ShardCache | undefined): Shard {
     const shardDir = shardCount === undefined ? dir : join(dir, name);
     const file = index === undefined ? join(dir, `${name}.json`) : join(shardDir, shardFileName(index, shardCount ?? 1));
     const adapter = createDurableFileAdapter(file, {
       parse: fileDocParser(name, index, shardCount, parse),
       syncDirectory: false, // one directory fsync before a log segment is deleted, see finishCheckpoint()
     });
-    const shard: Shard = { collection: name, index, shardCount, adapter, dir: shardDir, map: new Map(), filePass: 0, loggedPass: 0, queued: false };
+    const shard: Shard = {
+      collection: name,
+      index,
+      shardCount,
+      adapter,
+      dir: shardDir,
+      map: cache === undefined ? new Map() : undefined,
+      cache,
+      overlay: new Map(),
+      keys: undefined,
+      digests: undefined,
+      filePass: 0,
+      loggedPass: 0,
+      queued: false,
+    };
     allShards.push(shard);
     return shard;
+  }
+
+  /**
+   * A shard's entries. Those of a cached-shards collection are read from the file now when not in
+   * the cache (synchronously: callers are synchronous), with the changes the file lacks applied;
+   * `cache` keeps them there, a scan over every shard does not.
+   */
+  function entriesOf(shard: Shard, cache: boolean): Map<string, unknown> {
+    if (shard.map !== undefined) {
+      shard.cache?.touch(shard);
+      return shard.map;
+    }
+    const doc = shard.adapter.readSync();
+    counters.shardReads += 1;
+    const map = new Map<string, unknown>(doc === null ? [] : Object.entries(doc.entries));
+    shard.filePass = Math.max(shard.filePass, doc?.pass ?? 0);
+    for (const [key, change] of shard.overlay) {
+      if (change.pass <= shard.filePass) shard.overlay.delete(key); // the file holds it (or newer)
+      else if (change.deleted) map.delete(key);
+      else map.set(key, change.v);
+    }
+    shard.keys ??= new Set(map.keys());
+    if (cache) shard.cache?.add(shard, map);
+    return map;
+  }
+
+  function keysOf(shard: Shard): Iterable<string> {
+    if (shard.cache === undefined) return (shard.map as Map<string, unknown>).keys();
+    if (shard.keys === undefined) entriesOf(shard, false);
+    return shard.keys as Set<string>;
+  }
+
+  // Until a shard's file has been read once, its overlay may hold logged changes that the file
+  // already has newer versions of: only the read tells (by the file's pass), so it comes first.
+
+  function getIn(shard: Shard, id: string): unknown {
+    if (shard.map !== undefined || shard.keys === undefined) return entriesOf(shard, true).get(id);
+    const change = shard.overlay.get(id);
+    if (change !== undefined) return change.deleted ? undefined : change.v;
+    if (!shard.keys.has(id)) return undefined;
+    const found = pointRead(shard, id);
+    return found === NOT_FOUND ? entriesOf(shard, true).get(id) : found;
+  }
+
+  /**
+   * One value from a shard's file without parsing the rest: files are written one entry per line,
+   * and JSON.stringify never writes a raw newline inside a value. Only for a key whose latest value
+   * is in the file (the shard's keys are known and its overlay does not have the key). A file laid
+   * out otherwise, or without the key, answers NOT_FOUND and the caller reads the whole shard.
+   */
+  function pointRead(shard: Shard, id: string): unknown {
+    let text: string;
+    try {
+      text = readFileSync(shard.adapter.file, "utf8");
+    } catch {
+      return NOT_FOUND;
+    }
+    const marker = `\n${JSON.stringify(id)}:`;
+    const start = text.indexOf(marker);
+    if (start === -1) return NOT_FOUND;
+    const end = text.indexOf("\n", start + marker.length);
+    if (end === -1) return NOT_FOUND;
+    const raw = text.slice(start + marker.length, text.charCodeAt(end - 1) === 0x2c ? end - 1 : end);
+    try {
+      counters.pointReads += 1;
+      return JSON.parse(raw) as unknown;
+    } catch {
+      return NOT_FOUND;
+    }
+  }
+
+  function hasIn(shard: Shard, id: string): boolean {
+    if (shard.map !== undefined || shard.keys === undefined) return entriesOf(shard, true).has(id);
+    return shard.keys.has(id);
+  }
+
+  function setIn(shard: Shard, id: string, value: unknown): void {
+    if (shard.digests !== undefined) shard.digests.set(id, (digestFns.get(shard.collection) as (value: unknown) => string)(value));
+    shard.map?.set(id, value);
+    if (shard.cache === undefined) return;
+    shard.keys?.add(id);
+    shard.overlay.set(id, { pass: PENDING, v: value });
+  }
+
+  function deleteIn(shard: Shard, id: string): boolean {
+    if (!hasIn(shard, id)) return false;
+    shard.digests?.delete(id);
+    shard.map?.delete(id);
+    if (shard.cache !== undefined) {
+      shard.keys?.delete(id);
+      shard.overlay.set(id, { pass: PENDING, deleted: true });
+    }
+    return true;
   }
 
   function makeCollection(name: string, shardFor: (id: string) => Shard, shards: readonly Shard[]): Collection<unknown> {
@@ -335,54 +494,74 @@ export function createStore(options: StoreOptions): Store {
       get size() {
         assertReadable();
         let n = 0;
-        for (const shard of shards) n += shard.map.size;
+        for (const shard of shards) n += shard.cache === undefined ? (shard.map as Map<string, unknown>).size : (keysOf(shard) as Set<string>).size;
         return n;
       },
       get(id) {
         assertReadable();
-        return shardFor(id).map.get(id);
+        return getIn(shardFor(id), id);
       },
       has(id) {
         assertReadable();
-        return shardFor(id).map.has(id);
+        return hasIn(shardFor(id), id);
       },
       set(id, value) {
         assertWritable();
         const shard = shardFor(id);
-        shard.map.set(id, value);
+        setIn(shard, id, value);
         markDirty(shard, id);
       },
       delete(id) {
         assertWritable();
         const shard = shardFor(id);
-        if (!shard.map.delete(id)) return false;
+        if (!deleteIn(shard, id)) return false;
         markDirty(shard, id);
         return true;
       },
       *keys() {
         assertReadable();
-        for (const shard of shards) yield* shard.map.keys();
+        for (const shard of shards) yield* keysOf(shard);
       },
       *values() {
         assertReadable();
-        for (const shard of shards) yield* shard.map.values();
+        for (const shard of shards) yield* entriesOf(shard, false).values();
       },
       *entries() {
         assertReadable();
-        for (const shard of shards) yield* shard.map.entries() as IterableIterator<[string, unknown]>;
+        for (const shard of shards) yield* entriesOf(shard, false).entries();
       },
       deleteWhere(predicate) {
         assertWritable();
         let removed = 0;
         for (const shard of shards) {
-          for (const [id, value] of shard.map) {
-            if (!predicate(value, id)) continue;
-            shard.map.delete(id);
+          const doomed = [...entriesOf(shard, false)].filter(([id, value]) => predicate(value, id)).map(([id]) => id);
+          for (const id of doomed) {
+            deleteIn(shard, id);
             markDirty(shard, id);
             removed += 1;
           }
         }
         return removed;
+      },
+      async *scan() {
+        assertReadable();
+        for (const shard of shards) {
+          yield* entriesOf(shard, false).entries();
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      },
+      digestOf(id) {
+        assertReadable();
+        const digest = digestFns.get(name);
+        if (digest === undefined) throw new PerkbridgeError("ERR_STATE_USAGE", `collection ${name} has no digest option`);
+        const shard = shardFor(id);
+        if (shard.digests === undefined) {
+          // Once per shard; from then on set() and delete() keep them.
+          const digests = new Map<string, string>();
+          for (const [key, value] of entriesOf(shard, false)) digests.set(key, digest(value));
+          shard.digests = digests;
+        }
+        return shard.digests.get(id);
       },
     };
     return api;
@@ -456,18 +635,49 @@ export function createStore(options: StoreOptions): Store {
     for (const state of collections.values()) await checkLayout(state);
     await checkLayoutRecord();
 
-    await forEachLimited(allShards, READ_CONCURRENCY, async (shard) => {
+    // The shards of cached-shards collections are read when first needed.
+    const eager = allShards.filter((shard) => shard.cache === undefined);
+    await forEachLimited(eager, READ_CONCURRENCY, async (shard) => {
       const doc = await shard.adapter.read();
       if (doc === null) return;
-      for (const [key, value] of Object.entries(doc.entries)) shard.map.set(key, value);
+      const map = shard.map as Map<string, unknown>;
+      for (const [key, value] of Object.entries(doc.entries)) map.set(key, value);
       shard.filePass = doc.pass ?? 0;
       shard.loggedPass = shard.filePass;
       lastPass = Math.max(lastPass, shard.filePass);
     });
+    // Their files are not read, but the passes of this run must be numbered above theirs.
+    await forEachLimited(allShards.filter((shard) => shard.cache !== undefined), READ_CONCURRENCY, async (shard) => {
+      lastPass = Math.max(lastPass, await filePassOf(shard));
+    });
     const replayedLegacy = await replayLegacyJournal();
     const { replayed, tornBytes } = await replayLog();
-    const entries = allShards.reduce((n, shard) => n + shard.map.size, 0);
-    return { removedTempFiles, filesRead: allShards.length, entries, replayedChanges: replayedLegacy + replayed, tornLogBytes: tornBytes };
+    const entries = eager.reduce((n, shard) => n + (shard.map as Map<string, unknown>).size, 0);
+    return { removedTempFiles, filesRead: eager.length, entries, replayedChanges: replayedLegacy + replayed, tornLogBytes: tornBytes };
+  }
+
+  /**
+   * The pass a shard's file holds, from its first bytes, where serializeShard() puts it; a file
+   * laid out otherwise (written by an older version) is read whole.
+   */
+  async function filePassOf(shard: Shard): Promise<number> {
+    let head: string;
+    try {
+      const handle = await open(shard.adapter.file, "r");
+      try {
+        const buffer = Buffer.alloc(512);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+        head = buffer.subarray(0, bytesRead).toString("utf8");
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      if (error instanceof Error && "code" in error && error.code === "ENOENT") return 0;
+      throw error;
+    }
+    const match = /^\{"perkbridge":1,"collection":"[a-z0-9_-]+",(?:"shard":\d+,)?(?:"shards":\d+,)?"pass":(\d+),"entries":/.exec(head);
+    if (match) return Number(match[1]);
+    return (await shard.adapter.read())?.pass ?? 0;
   }
 
   /** Applies one logged change to its shard unless the shard's file already holds its pass. */
@@ -490,9 +700,17 @@ export function createStore(options: StoreOptions): Store {
           throw new PerkbridgeError("ERR_STATE_CORRUPT", `${where}: entry ${JSON.stringify(change.k)} of ${change.c} is invalid: ${reasonOf(error)}`, { cause: error });
         }
       }
-      shard.map.set(change.k, change.v);
+      shard.map?.set(change.k, change.v);
+      if (shard.cache !== undefined) {
+        shard.keys?.add(change.k);
+        shard.overlay.set(change.k, { pass, v: change.v });
+      }
     } else {
-      shard.map.delete(change.k);
+      shard.map?.delete(change.k);
+      if (shard.cache !== undefined) {
+        shard.keys?.delete(change.k);
+        shard.overlay.set(change.k, { pass, deleted: true });
+      }
     }
     return true;
   }
@@ -578,6 +796,7 @@ export function createStore(options: StoreOptions): Store {
         try {
           await snapshot.shard.adapter.writeText(snapshot.text);
           snapshot.shard.filePass = Math.max(snapshot.shard.filePass, snapshot.pass);
+          for (const [key, change] of snapshot.shard.overlay) if (change.pass <= snapshot.pass) snapshot.shard.overlay.delete(key);
           checkpointDirs.add(snapshot.shard.dir);
           counters.checkpointFiles += 1;
           counters.checkpointBytes += Buffer.byteLength(snapshot.text);
@@ -661,17 +880,29 @@ export function createStore(options: StoreOptions): Store {
     const pass = batch.size > 0 ? lastPass + 1 : lastPass;
     let line: string | undefined;
     let snapshots: Snapshot[] = [];
+    const captured: OverlayEntry[] = [];
     try {
       if (batch.size > 0) {
         const changes: LogChange[] = [];
         for (const [shard, keys] of batch) {
-          for (const k of keys) changes.push(shard.map.has(k) ? { c: shard.collection, k, v: shard.map.get(k) } : { c: shard.collection, k });
+          for (const k of keys) {
+            const change = shard.overlay.get(k);
+            if (change !== undefined) {
+              // Cached-shards: the overlay holds the value; from now on it belongs to this pass.
+              change.pass = pass;
+              captured.push(change);
+              changes.push(change.deleted ? { c: shard.collection, k } : { c: shard.collection, k, v: change.v });
+            } else {
+              const map = shard.map as Map<string, unknown>;
+              changes.push(map.has(k) ? { c: shard.collection, k, v: map.get(k) } : { c: shard.collection, k });
+            }
+          }
         }
         line = `${JSON.stringify({ pass, changes })}\n`;
       }
       snapshots = takeSnapshots(pass);
     } catch (error) {
-      restore(batch, snapshots);
+      restore(batch, snapshots, captured);
       throw writeError(error);
     }
     if (line !== undefined) {
@@ -679,7 +910,7 @@ export function createStore(options: StoreOptions): Store {
       try {
         await (log as LogAppender).append(line);
       } catch (error) {
-        restore(batch, snapshots);
+        restore(batch, snapshots, captured);
         throw writeError(error);
       }
       for (const shard of batch.keys()) shard.loggedPass = pass;
@@ -695,7 +926,8 @@ export function createStore(options: StoreOptions): Store {
   }
 
   /** A pass that failed: its keys go into the next pass, its snapshots back into the queue. */
-  function restore(batch: Map<Shard, Set<string>>, snapshots: readonly Snapshot[]): void {
+  function restore(batch: Map<Shard, Set<string>>, snapshots: readonly Snapshot[], captured: readonly OverlayEntry[] = []): void {
+    for (const change of captured) change.pass = PENDING;
     for (const [shard, keys] of batch) for (const k of keys) markDirty(shard, k);
     for (const { shard } of snapshots) requeue(shard);
   }
@@ -743,10 +975,16 @@ export function createStore(options: StoreOptions): Store {
         throw new PerkbridgeError("ERR_STATE_USAGE", `collection ${name}: shards must be an integer from 1 to ${MAX_SHARDS}`);
       }
       const parse = collectionOptions.parse as ((value: unknown) => unknown) | undefined;
+      const cacheShards = collectionOptions.cacheShards;
+      if (cacheShards !== undefined && (shardCount === undefined || !(Number.isInteger(cacheShards) && cacheShards >= 1))) {
+        throw new PerkbridgeError("ERR_STATE_USAGE", `collection ${name}: cacheShards needs shards, and must be an integer of at least 1`);
+      }
+      const cache = cacheShards === undefined ? undefined : new ShardCache(cacheShards);
       const shards = shardCount === undefined
-        ? [makeShard(name, undefined, undefined, parse)]
-        : Array.from({ length: shardCount }, (_, i) => makeShard(name, i, shardCount, parse));
+        ? [makeShard(name, undefined, undefined, parse, undefined)]
+        : Array.from({ length: shardCount }, (_, i) => makeShard(name, i, shardCount, parse, cache));
       const shardFor = (id: string): Shard => shards[shardCount === undefined ? 0 : shardOf(id, shardCount)] as Shard;
+      if (collectionOptions.digest !== undefined) digestFns.set(name, collectionOptions.digest as (value: unknown) => string);
       const api = makeCollection(name, shardFor, shards);
       collections.set(name, { name, shardCount, shards, shardFor, parse, api });
       return api as Collection<T>;
@@ -887,4 +1125,34 @@ async function forEachLimited<T>(items: readonly T[], limit: number, task: (item
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * The shards of one cached-shards collection whose values are in memory, least recently used
+ * first. A shard that leaves it keeps its keys and its overlay; its values are read again when
+ * needed.
+ */
+class ShardCache {
+  readonly #capacity: number;
+  readonly #shards = new Set<Shard>();
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  touch(shard: Shard): void {
+    if (!this.#shards.delete(shard)) return;
+    this.#shards.add(shard);
+  }
+
+  add(shard: Shard, map: Map<string, unknown>): void {
+    shard.map = map;
+    this.#shards.delete(shard);
+    this.#shards.add(shard);
+    for (const oldest of this.#shards) {
+      if (this.#shards.size <= this.#capacity) break;
+      this.#shards.delete(oldest);
+      oldest.map = undefined;
+    }
+  }
 }

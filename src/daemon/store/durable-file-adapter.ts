@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { link, open, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import type { Adapter } from "lowdb";
@@ -43,6 +44,8 @@ export interface DurableFileAdapter<T> extends Adapter<T> {
   readonly backupFile: string;
   /** Writes text already serialized (the store serializes a snapshot when it is taken, writes it later). */
   writeText(text: string): Promise<void>;
+  /** {@link read} with synchronous I/O, for the store's shards loaded on demand. */
+  readSync(): T | null;
 }
 
 /** Suffix of every temporary file the adapter creates; leftovers of a crash carry it. */
@@ -105,24 +108,45 @@ export function createDurableFileAdapter<T>(
     options.onWrite?.(Buffer.byteLength(text));
   }
 
+  /** The file's text (undefined: no file) as a document; the backup's text only matters when it is damaged. */
+  async function decode(text: string | undefined, backupText: () => Promise<string | undefined>): Promise<T | null> {
+    const outcome = attempt(text);
+    if (outcome === null || "doc" in outcome) return outcome?.doc ?? null;
+    throw corruptError(file, backupFile, outcome.problem, parse, await backupText(), outcome.cause);
+  }
+
+  function decodeSync(text: string | undefined, backupText: () => string | undefined): T | null {
+    const outcome = attempt(text);
+    if (outcome === null || "doc" in outcome) return outcome?.doc ?? null;
+    throw corruptError(file, backupFile, outcome.problem, parse, backupText(), outcome.cause);
+  }
+
+  /**
+   * null: no file and no backup (never written); else the document or what is wrong with it. A
+   * PerkbridgeError from parse() (a layout mismatch, which a backup cannot fix) is thrown as it is.
+   */
+  function attempt(text: string | undefined): { doc: T } | { problem: string; cause?: unknown } | null {
+    if (text === undefined) {
+      // Nothing ever deletes a state file, so a backup without its file means someone removed it:
+      // starting empty would silently lose that state.
+      return existsSync(backupFile) ? { problem: "is missing" } : null;
+    }
+    try {
+      return { doc: parse(JSON.parse(text)) };
+    } catch (error) {
+      if (error instanceof PerkbridgeError) throw error;
+      return { problem: `is corrupt (${reasonOf(error)})`, cause: error };
+    }
+  }
+
   return {
     file,
     backupFile,
     async read(): Promise<T | null> {
-      const text = await readIfExists(file);
-      if (text === undefined) {
-        // Nothing ever deletes a state file, so a backup without its file means
-        // someone removed it: starting empty would silently lose that state.
-        if ((await readIfExists(backupFile)) === undefined) return null;
-        throw await corrupt(file, backupFile, "is missing", parse);
-      }
-      try {
-        return parse(JSON.parse(text));
-      } catch (error) {
-        // parse() reports problems that a backup cannot fix (say, a layout mismatch) as PerkbridgeErrors.
-        if (error instanceof PerkbridgeError) throw error;
-        throw await corrupt(file, backupFile, `is corrupt (${reasonOf(error)})`, parse, error);
-      }
+      return decode(await readIfExists(file), () => readIfExists(backupFile));
+    },
+    readSync(): T | null {
+      return decodeSync(readIfExistsSync(file), () => readIfExistsSync(backupFile));
     },
     write(data: T): Promise<void> {
       return writeText(JSON.stringify(data));
@@ -171,14 +195,23 @@ async function readIfExists(file: string): Promise<string | undefined> {
   }
 }
 
-async function corrupt<T>(
+function readIfExistsSync(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (error) {
+    if (codeOf(error) === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+function corruptError<T>(
   file: string,
   backupFile: string,
   problem: string,
   parse: (data: unknown) => T,
+  backupText: string | undefined,
   cause?: unknown,
-): Promise<StateCorruptError> {
-  const backupText = await readIfExists(backupFile);
+): StateCorruptError {
   let advice: string;
   let goodBackup: string | undefined;
   if (backupText === undefined) {
