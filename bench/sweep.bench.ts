@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Member } from "../src/core/member.js";
+import { declareCollections, INTAKE_DIR } from "../src/daemon/declare-collections.js";
 import { createBudgetGate } from "../src/daemon/paymenthub/create-budget-gate.js";
 import { createSweeper } from "../src/daemon/paymenthub/create-sweeper.js";
 import type { ReconcileHint } from "../src/daemon/reconcile/reconcile-engine.js";
@@ -25,7 +25,8 @@ async function sweepOf(n: number): Promise<BenchEntry[]> {
   await emulator.start();
   const dir = await mkdtemp(join(tmpdir(), "perkbridge-sweep-bench-"));
   const store = createStore({ dir });
-  const kv = store.collection<unknown>("kv");
+  // The daemon's own collections: members read on demand, with the digests a sweep compares.
+  const { members, kv } = declareCollections(store, createStore({ dir: join(dir, INTAKE_DIR) }));
   await store.open();
   const gate = createBudgetGate({ rateLimit: { per_hour: raised.perHour, per_minute: raised.perMinute }, clock: { now: () => Date.now() }, kv, store, logger: quiet });
   try {
@@ -37,7 +38,6 @@ async function sweepOf(n: number): Promise<BenchEntry[]> {
     }
     const client = createPaymentHubClient({ baseUrl: emulator.url, apiKey: API_KEY, timeoutMs: 10_000, gate });
     // The engine's side of it: members stored as scheduled, so the second sweep sees them as known.
-    const members = new Map<string, Member>();
     let scheduled = 0;
     let confirmations = 0;
     const engine = {

@@ -45,6 +45,36 @@ function webhook(n: number, tag: string): Prepared {
   return { body, signature: signPayload(body, BENCH_SECRETS.PH_WEBHOOK) };
 }
 
+/**
+ * A signed `subscription.renewed` carrying the whole member, for a member already in state
+ * (`mem_0000000` … of the prefill), with a new paid-until date: the daemon reads the stored record
+ * (from disk, unless its shard is cached), plans, and stores the new one.
+ */
+function renewal(n: number, tag: string): Prepared {
+  const now = Date.now();
+  const id = `mem_${String(n).padStart(7, "0")}`;
+  const m = benchMember(id, now);
+  const event = {
+    id: `evt_${tag}${n}`,
+    type: "subscription.renewed",
+    created: new Date(now).toISOString(),
+    data: {
+      member: {
+        id,
+        email: m.email,
+        name: m.name,
+        plan_id: "plan_premium",
+        status: "active",
+        created_at: new Date(now - 86_400_000).toISOString(),
+        metadata: m.metadata,
+        subscription: { next_payment: new Date(now + 30 * 86_400_000).toISOString() },
+      },
+    },
+  };
+  const body = Buffer.from(JSON.stringify(event), "utf8");
+  return { body, signature: signPayload(body, BENCH_SECRETS.PH_WEBHOOK) };
+}
+
 function post(agent: Agent, url: URL, item: Prepared): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(url, {
@@ -170,7 +200,12 @@ async function grantsReach(receiver: Awaited<ReturnType<typeof startReceiver>>, 
  * Two rounds of fresh webhooks (the better counts, as for the bare server: noise only slows a
  * run down), then, once their grants are out, the first round again as duplicates.
  */
-async function measureDaemon(dir: string, stateDir: string, receiver: Awaited<ReturnType<typeof startReceiver>>, perks: boolean): Promise<{ fresh: LoadResult; duplicate: LoadResult }> {
+async function measureDaemon(
+  dir: string,
+  stateDir: string,
+  receiver: Awaited<ReturnType<typeof startReceiver>>,
+  perks: boolean,
+): Promise<{ fresh: LoadResult; duplicate: LoadResult; renewals: LoadResult }> {
   const port = await freePort();
   const config = await writeBenchConfig(dir, { stateDir, port, endpointUrl: receiver.url, logLevel: "info", perks });
   const daemon = await startDaemonProcess(config, port);
@@ -190,9 +225,13 @@ async function measureDaemon(dir: string, stateDir: string, receiver: Awaited<Re
     }
     const duplicate = await load(url, first);
     if (duplicate.statuses.get(200) !== WEBHOOKS) throw new Error(`expected ${WEBHOOKS} × 200 (duplicate), got ${describeStatuses(duplicate)}`);
+    // Members spread over the whole state, so most of their records are read from disk.
+    const step = Math.floor(MEMBERS / WEBHOOKS);
+    const renewals = await load(url, Array.from({ length: WEBHOOKS }, (_, i) => renewal(i * step + (perks ? 0 : 1), `${tag}r_`)));
+    if (renewals.statuses.get(202) !== WEBHOOKS) throw new Error(`expected ${WEBHOOKS} × 202 (renewals), got ${describeStatuses(renewals)}`);
     const fresh = rounds.reduce((best, r) => (r.perSecond > best.perSecond ? r : best));
     process.stderr.write(`  perkbridge${perks ? "" : " (plan without perks)"}: ${rounds.map((r) => `${Math.round(r.perSecond)}/s p99 ${r.p99.toFixed(1)} ms`).join(", then ")}\n`);
-    return { fresh, duplicate };
+    return { fresh, duplicate, renewals };
   } finally {
     await daemon.stop();
   }
@@ -223,6 +262,8 @@ const bench: Bench = async () => {
       { name: "webhook acknowledgement latency p99 at 100k members", value: ms(fresh.p99), unit: "ms", better: "lower", baseline: ms(bare.p99), target: "< 50 ms" },
       { name: "webhook ingest, plan without perks (intake + member update only)", value: Math.round(intakeOnly.fresh.perSecond), unit: "webhooks/s", better: "higher", baseline: Math.round(bare.perSecond) },
       { name: "webhook acknowledgement latency p99, plan without perks", value: ms(intakeOnly.fresh.p99), unit: "ms", better: "lower", baseline: ms(bare.p99) },
+      { name: "webhook ingest of renewals of members in state (records read from disk)", value: Math.round(withPerks.renewals.perSecond), unit: "webhooks/s", better: "higher", baseline: Math.round(bare.perSecond) },
+      { name: "webhook acknowledgement latency p99 of renewals of members in state", value: ms(withPerks.renewals.p99), unit: "ms", better: "lower", baseline: ms(bare.p99) },
       { name: "webhook ingest of duplicates (already received)", value: Math.round(duplicate.perSecond), unit: "webhooks/s", better: "higher", baseline: Math.round(bare.perSecond) },
       { name: "webhook acknowledgement latency p99 of duplicates", value: ms(duplicate.p99), unit: "ms", better: "lower", baseline: ms(bare.p99) },
     ];

@@ -1,5 +1,6 @@
 import type { LedgerEntry } from "../core/ledger.js";
 import type { Member } from "../core/member.js";
+import { reconcileDigest } from "./member-digest.js";
 import type { PaymentHubEvent } from "../sources/paymenthub/parse-webhook-event.js";
 import type { InboxEntry, IntakeEvent, SeenEvent } from "./intake/webhook-intake.js";
 import type { QueuedAction } from "./reconcile/action-queue.js";
@@ -33,7 +34,10 @@ export interface PerkbridgeCollections {
 export function declareCollections(store: Store, intake: Store): PerkbridgeCollections {
   // Large cold collections sharded (a change rewrites 1/256 of them), small hot ones single files.
   return {
-    members: store.collection<Member>("members", { shards: LARGE_COLLECTION_SHARDS }),
+    // Read on demand: at 100k members they were the largest part of the daemon's memory, and a
+    // reconcile reads one member at a time. The ledger stays in memory: planning reads it for
+    // every member, and the mass-revoke guard counts it.
+    members: store.collection<Member>("members", { shards: LARGE_COLLECTION_SHARDS, cacheShards: MEMBER_SHARDS_CACHED, digest: reconcileDigest }),
     ledger: store.collection<LedgerEntry>("ledger", { shards: LARGE_COLLECTION_SHARDS }),
     // Sharded too: a burst leaves thousands of actions open, and each commit must not rewrite them all.
     actions: store.collection<QueuedAction>("actions", { shards: HISTORY_SHARDS }),
@@ -48,6 +52,8 @@ export function declareCollections(store: Store, intake: Store): PerkbridgeColle
 }
 
 const HISTORY_SHARDS = 64;
+/** Member shards whose values stay in memory: 16 of 256, some 6 % of the members. */
+const MEMBER_SHARDS_CACHED = 16;
 const INBOX_SHARDS = 16;
 
 /**

@@ -1,6 +1,7 @@
 // Issue #6: "long operations (a first sweep of thousands of members) show progress on a terminal
 // and stay quiet in logs". Real sweeps against the PaymentHub emulator drive the progress line
 // through the sweeper's listener, and `perkbridge start` (runStart, in-process) draws its own.
+import { reconcileDigest } from "../../src/daemon/member-digest.js";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,7 +47,7 @@ function sweeperOn(
   const sweeper = createSweeper({
     client,
     engine,
-    members,
+    members: { keys: () => members.keys(), get: (key) => members.get(key), digestOf: (key) => (members.has(key) ? reconcileDigest(members.get(key) as Member) : undefined) },
     clock,
     logger,
     cron: "auto",

@@ -1,4 +1,5 @@
 import { createServer } from "node:http";
+import { reconcileDigest } from "../../src/daemon/member-digest.js";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -74,7 +75,7 @@ function sweeperFor(client: PaymentHubClient, engine: ReturnType<typeof recordin
   const sweeper = createSweeper({
     client,
     engine,
-    members: engine.members,
+    members: membersView(engine.members),
     clock,
     logger,
     cron: "auto",
@@ -83,6 +84,18 @@ function sweeperFor(client: PaymentHubClient, engine: ReturnType<typeof recordin
   });
   cleanups.push(() => sweeper.stop());
   return { sweeper, logger };
+}
+
+/** What the sweeper reads of the members collection, over a map (the store's own is tested with the store). */
+function membersView(members: Map<string, Member>) {
+  return {
+    keys: () => members.keys(),
+    get: (key: string) => members.get(key),
+    digestOf: (key: string) => {
+      const member = members.get(key);
+      return member === undefined ? undefined : reconcileDigest(member);
+    },
+  };
 }
 
 const listCalls = (emulator: PaymentHubEmulator) => emulator.calls.filter((c) => c.method === "GET" && c.path === "/v1/members");

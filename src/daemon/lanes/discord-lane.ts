@@ -64,7 +64,7 @@ export const createDiscordLane: LaneFactory = async (loaded, context, engine) =>
     if (!e) return "perkbridge is starting; try again in a moment.";
     const linked: string[] = [];
     // A scan, as the engine keeps no index of identities; `/perks` is rare next to the reconciles.
-    for (const [key, member] of members?.entries() ?? []) if (member.identities.discord === user) linked.push(key);
+    if (members !== undefined) for await (const [key, member] of members.scan()) if (member.identities.discord === user) linked.push(key);
     return describePerks(perksViewOf(e, user, guild, linked));
   }
 

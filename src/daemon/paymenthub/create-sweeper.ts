@@ -1,10 +1,11 @@
 import { parse as parseCron, schedule as scheduleCron, type ScheduledTask } from "node-cron";
-import { memberKey, type Member } from "../../core/member.js";
+import type { Member } from "../../core/member.js";
 import { checkCronCadence, planPollCadence, type CadencePlan, type CronCheck, type PollBudgetInput } from "../../core/poll-cadence.js";
 import type { Clock } from "../../core/ports.js";
 import type { RateWindow } from "../../core/rate-budget.js";
 import type { PaymentHubClient } from "../../sources/paymenthub/create-paymenthub-client.js";
 import { mapMember } from "../../sources/paymenthub/map-member.js";
+import { reconcileDigest } from "../member-digest.js";
 import type { ReconcileHint } from "../reconcile/reconcile-engine.js";
 import type { RateLimitSection } from "./create-budget-gate.js";
 
@@ -26,8 +27,11 @@ export interface SweeperOptions {
   /** The gate-bound client; list requests go at priority `poll`. */
   readonly client: PaymentHubClient;
   readonly engine: SweepEngine;
-  /** The engine's members collection, only read: who is stored but was not listed. */
-  readonly members: { values(): Iterable<Member> };
+  /**
+   * The engine's members collection, only read: who is stored but was not listed, and (by
+   * {@link reconcileDigest}) whose listed state differs from the stored one.
+   */
+  readonly members: { keys(): Iterable<string>; digestOf(key: string): string | undefined; get(key: string): Member | undefined };
   readonly clock: Clock;
   readonly logger: SweeperLogger;
   /** `sources.paymenthub.poll.cron`: `auto` or a cron expression. */
@@ -99,28 +103,6 @@ export interface Sweeper {
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
 
-/** JSON with object keys sorted, so equal values compare equal whatever their key order. */
-function stableJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    typeof v === "object" && v !== null && !Array.isArray(v)
-      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
-      : v,
-  );
-}
-
-/** Whether the listed state differs from the stored one in anything a reconcile depends on. */
-function relevantChange(stored: Member | undefined, listed: Member): boolean {
-  if (stored === undefined || stored.gone === true) return true;
-  return (
-    stored.status !== listed.status ||
-    stored.planId !== listed.planId ||
-    stored.trialEndsAt !== listed.trialEndsAt ||
-    stored.paidUntil !== listed.paidUntil ||
-    stableJson(stored.identities) !== stableJson(listed.identities) ||
-    stableJson(stored.metadata) !== stableJson(listed.metadata)
-  );
-}
-
 /**
  * The polling sweep of PaymentHub: lists every member, schedules a reconcile
  * only for those whose relevant state changed (a quiet sweep writes nothing),
@@ -162,10 +144,17 @@ export function createSweeper(options: SweeperOptions): Sweeper {
     }
   }
 
+  /** Keys are `<source>:<id>`: the source's stored members, without reading a record. */
+  function* storedKeys(): Generator<string> {
+    const prefix = `${source}:`;
+    for (const key of options.members.keys()) if (key.startsWith(prefix)) yield key;
+  }
+
   function estimateMembers(): number {
     if (estimate !== undefined) return estimate;
+    // Members marked gone count too: an estimate for planning the cadence, read from keys alone.
     let n = 0;
-    for (const m of options.members.values()) if (m.source === source && m.gone !== true) n++;
+    for (const _key of storedKeys()) n++;
     return n;
   }
 
@@ -244,9 +233,11 @@ export function createSweeper(options: SweeperOptions): Sweeper {
         if (seen.has(wire.id)) continue;
         seen.add(wire.id);
         const key = `${source}:${wire.id}`;
+        // The digest needs no stored record: most members have not changed, and their records stay on disk.
+        const storedDigest = options.members.digestOf(key);
+        if (storedDigest !== undefined && storedDigest === reconcileDigest(mapMember(wire, { source, observedAt, statusSince: 0 }).member)) continue;
         const stored = engine.member(key);
         const mapped = mapMember(wire, { source, observedAt, statusSince: stored?.statusSince ?? observedAt });
-        if (!relevantChange(stored, mapped.member)) continue;
         if (mapped.conflicts.length > 0 || mapped.problems.length > 0) {
           logger.warn({ member: key, conflicts: mapped.conflicts, problems: mapped.problems }, "PaymentHub member metadata needs attention");
         }
@@ -262,8 +253,9 @@ export function createSweeper(options: SweeperOptions): Sweeper {
     let missing = 0;
     if (complete) {
       const absent: string[] = [];
-      for (const m of options.members.values()) {
-        if (m.source === source && m.gone !== true && !seen.has(m.id)) absent.push(memberKey(m));
+      for (const key of storedKeys()) {
+        if (seen.has(key.slice(source.length + 1))) continue;
+        if (options.members.get(key)?.gone !== true) absent.push(key);
       }
       missing = absent.length;
       // Only a direct 404 confirms a member gone; the engine does the lookup.

@@ -185,7 +185,9 @@ export class ReconcileEngine {
       this.#o.logger.warn({ actions: unknown }, "once-only actions with unknown outcome parked after a restart");
       await this.#o.store.commit();
     }
-    for (const member of this.#o.collections.members.values()) this.#armTimer(member, now);
+    // One shard at a time: member records are read from disk on demand, and a walk over all of
+    // them must not hold the event loop (webhooks are acknowledged meanwhile).
+    for await (const [, member] of this.#o.collections.members.scan()) this.#armTimer(member, now);
     for (const { member, hint } of inboxReplay) this.schedule(member, hint);
     this.runner.kickAll();
   }
