@@ -22,7 +22,13 @@ const RUNS = 3;
 const BIN = fileURLToPath(new URL("../bin/perkbridge.js", import.meta.url));
 
 /** Secrets of the bench config, handed to the daemon through its environment. */
-export const BENCH_SECRETS = { PH_KEY: "bench_api_key", PH_WEBHOOK: "bench_webhook_secret", RECV_SECRET: "bench_receiver_secret" } as const;
+export const BENCH_SECRETS = {
+  PH_KEY: "bench_api_key",
+  PH_WEBHOOK: "bench_webhook_secret",
+  RECV_SECRET: "bench_receiver_secret",
+  DISCORD_TOKEN: "bench.discord.token",
+  RCON_PASSWORD: "bench_rcon_password",
+} as const;
 
 /** The perk every bench member holds: one event on the `shop` http endpoint. */
 export const SHOP_PERK: Perk = { target: "http", scope: "shop", kind: "event", value: "" };
@@ -80,8 +86,26 @@ export async function freePort(): Promise<number> {
  * complete members, so nothing is looked up, and a poll that fails revokes nothing) and one
  * http endpoint every plan_premium member holds (unless `perks` is false: a plan granting nothing).
  */
-export async function writeBenchConfig(dir: string, options: { stateDir: string; port: number; endpointUrl: string; logLevel: string; perks?: boolean }): Promise<string> {
+export async function writeBenchConfig(
+  dir: string,
+  options: { stateDir: string; port: number; endpointUrl: string; logLevel: string; perks?: boolean; discordAndMinecraft?: boolean },
+): Promise<string> {
   const closed = await freePort();
+  // Configured, so that their libraries load and their targets start, but unreachable: nothing to
+  // grant at start-up, and a target that is down never holds the daemon back.
+  const gameTargets = options.discordAndMinecraft === true
+    ? `
+  discord:
+    token: \${DISCORD_TOKEN}
+    api_base: http://127.0.0.1:${closed}/api
+    gateway_url: ws://127.0.0.1:${closed}/gateway
+    guilds: [{ id: "111111111111111111" }]
+  minecraft:
+    servers:
+      survival:
+        rcon: { host: 127.0.0.1, port: ${closed}, password: "\${RCON_PASSWORD}" }
+        status: { host: 127.0.0.1, port: ${closed} }`
+    : "";
   const path = join(dir, "perkbridge.yaml");
   await writeFile(
     path,
@@ -94,7 +118,7 @@ sources:
     base_url: http://127.0.0.1:${closed}/v1
     api_key: \${PH_KEY}
     webhook_secrets: ["\${PH_WEBHOOK}"]
-targets:
+targets:${gameTargets}
   http:
     endpoints:
       shop: { url: ${JSON.stringify(options.endpointUrl)}, secret: "\${RECV_SECRET}", timeout: 5s }
@@ -188,13 +212,13 @@ async function heapUsedMb(url: string): Promise<number> {
 }
 
 /** Starts the daemon `RUNS` times on the same state; median start-up, RSS and heap after ready. */
-async function measure(dir: string, stateDir: string, entry: string): Promise<{ readyMs: number; rss: number; heap: number }> {
+async function measure(dir: string, stateDir: string, entry: string, discordAndMinecraft = false): Promise<{ readyMs: number; rss: number; heap: number }> {
   const ready: number[] = [];
   const rss: number[] = [];
   const heap: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     const port = await freePort();
-    const config = await writeBenchConfig(dir, { stateDir, port, endpointUrl: `http://127.0.0.1:${await freePort()}/perks`, logLevel: "info" });
+    const config = await writeBenchConfig(dir, { stateDir, port, endpointUrl: `http://127.0.0.1:${await freePort()}/perks`, logLevel: "info", discordAndMinecraft });
     const daemon = await startDaemonProcess(config, port, entry);
     try {
       ready.push(daemon.readyMs);
@@ -234,6 +258,15 @@ const bench: Bench = async () => {
         { name: `start-up to /readyz at 100k members (${label})`, value: Math.round(full.readyMs), unit: "ms", target: "< 2000 ms", better: "lower", baseline: Math.round(empty.readyMs) },
         { name: `RSS after start-up at 100k members (${label})`, value: Math.round(full.rss), unit: "MB", target: "< 200 MB", better: "lower", baseline: Math.round(empty.rss) },
         { name: `V8 heap in use after start-up at 100k members (${label})`, value: Math.round(full.heap), unit: "MB", better: "lower", baseline: Math.round(empty.heap) },
+      );
+    }
+    if (compiled !== undefined) {
+      // The same state with Discord and Minecraft configured: their libraries cost the same at any size.
+      const empty = await measure(dir, emptyState, compiled, true);
+      const full = await measure(dir, fullState, compiled, true);
+      results.push(
+        { name: "start-up to /readyz at 100k members (compiled, Discord and Minecraft configured)", value: Math.round(full.readyMs), unit: "ms", better: "lower", baseline: Math.round(empty.readyMs) },
+        { name: "RSS after start-up at 100k members (compiled, Discord and Minecraft configured)", value: Math.round(full.rss), unit: "MB", better: "lower", baseline: Math.round(empty.rss) },
       );
     }
     process.stderr.write("  baselines: the same start with an empty state directory\n");

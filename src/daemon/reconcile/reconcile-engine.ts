@@ -144,6 +144,7 @@ export class ReconcileEngine {
   readonly #idle = new Set<() => void>();
   #guard: MassRevokeState<HeldAction>;
   #stopped = false;
+  #timersArmed: Promise<void> = Promise.resolve();
 
   constructor(options: ReconcileEngineOptions) {
     this.#o = options;
@@ -185,15 +186,36 @@ export class ReconcileEngine {
       this.#o.logger.warn({ actions: unknown }, "once-only actions with unknown outcome parked after a restart");
       await this.#o.store.commit();
     }
-    // One shard at a time: member records are read from disk on demand, and a walk over all of
-    // them must not hold the event loop (webhooks are acknowledged meanwhile).
-    for await (const [, member] of this.#o.collections.members.scan()) this.#armTimer(member, now);
+    // In the background: member records are read from disk on demand, and at 100k members the walk
+    // takes about half a second that start-up (and the webhooks waiting on it) need not wait for.
+    // A reconcile meanwhile arms its member's timer itself; the walk reads the current records.
+    this.#timersArmed = this.#armAllTimers();
     for (const { member, hint } of inboxReplay) this.schedule(member, hint);
     this.runner.kickAll();
   }
 
+  /** Resolves once start() has set every member's timer (tests, admin commands). */
+  timersArmed(): Promise<void> {
+    return this.#timersArmed;
+  }
+
+  async #armAllTimers(): Promise<void> {
+    try {
+      for await (const [, member] of this.#o.collections.members.scan()) {
+        if (this.#stopped) return;
+        this.#armTimer(member, this.#o.clock.now());
+      }
+    } catch (error) {
+      this.#o.logger.error(
+        { err: error instanceof Error ? error.message : String(error) },
+        "could not read every member record to set its timers: grace and trial ends of the others wait for a webhook or a sweep",
+      );
+    }
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
+    await this.#timersArmed;
     for (const { timer } of this.#timers.values()) clearTimeout(timer);
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#timers.clear();
