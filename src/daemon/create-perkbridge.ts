@@ -112,6 +112,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
   // no request is made before that.
   let gate: BudgetGate | undefined;
   let sweeper: Sweeper | undefined;
+  let stopRequested = false;
   const ph = config.sources.paymenthub;
   if (ph) {
     paymenthub = createPaymentHubClient({
@@ -242,8 +243,14 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
         onSweep: (report) => observeSweep(m, report),
         ...(overrides.onSweepProgress === undefined ? {} : { onProgress: overrides.onSweepProgress }),
       });
-      sweeper.start();
-      if (overrides.sweepOnStart ?? true) void sweeper.sweep();
+      // After the walk that sets every member's timer (start() left it running): the sweep plans
+      // its cadence from the member count, which needs every shard's keys, and that walk reads them.
+      const started = sweeper;
+      void engine.timersArmed().then(() => {
+        if (stopRequested) return;
+        started.start();
+        if (overrides.sweepOnStart ?? true) void started.sweep();
+      });
     }
     await prune();
     pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
@@ -266,6 +273,7 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
       }
     },
     async stop() {
+      stopRequested = true;
       if (pruneTimer) clearInterval(pruneTimer);
       await sweeper?.stop();
       await engine?.stop();
