@@ -52,8 +52,8 @@ export function declareCollections(store: Store, intake: Store): PerkbridgeColle
 }
 
 const HISTORY_SHARDS = 64;
-/** Member shards whose values stay in memory: 16 of 256, some 6 % of the members. */
-const MEMBER_SHARDS_CACHED = 16;
+/** Member shards whose values stay in memory: 8 of 256, some 3 % of the members. */
+const MEMBER_SHARDS_CACHED = 8;
 const INBOX_SHARDS = 16;
 
 /**

@@ -223,6 +223,23 @@ describe("a collection read on demand (cacheShards)", () => {
     expect(() => plain.digestOf("x")).toThrow(expect.objectContaining({ code: "ERR_STATE_USAGE" }));
   });
 
+  it("caches a shard read one value at a time more than 8 times, as a walk in key order does", async () => {
+    const dir = await tempDir();
+    await filled(dir);
+    const { store, members } = reopen(dir);
+    await store.open();
+    const keys = [...members.keys()]; // reads every shard once, caching none
+    const reads = store.stats().shardReads;
+    const [first] = keysInDistinctShards(1) as [string];
+    const sameShard = keys.filter((k) => shardOf(k, 16) === shardOf(first, 16)).slice(0, 10);
+    expect(sameShard).toHaveLength(10);
+    for (const key of sameShard.slice(0, 8)) expect(members.get(key)).toEqual({ name: "file", n: Number(key.slice(4)) });
+    expect(store.stats()).toMatchObject({ shardReads: reads, pointReads: 8 });
+    expect(members.get(sameShard[8] as string)).toBeDefined(); // the 9th reads and caches the shard
+    expect(members.get(sameShard[9] as string)).toBeDefined(); // from the cache
+    expect(store.stats()).toMatchObject({ shardReads: reads + 1, pointReads: 8 });
+  });
+
   it("reads a file laid out without one entry per line (an older version) whole, every time", async () => {
     const dir = await tempDir();
     await filled(dir);

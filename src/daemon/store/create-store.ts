@@ -191,6 +191,8 @@ interface OverlayEntry {
 }
 
 const PENDING = Number.POSITIVE_INFINITY;
+/** Single reads in a shard not cached, after which the next read caches the whole shard. */
+const POINT_READS_BEFORE_CACHING = 8;
 /** pointRead() found nothing it can vouch for. */
 const NOT_FOUND = Symbol("not found");
 
@@ -210,6 +212,8 @@ interface Shard {
   keys: Set<string> | undefined;
   /** With a digest option: each key's digest, once asked for in this shard. */
   digests: Map<string, string> | undefined;
+  /** Single values read from the file since the shard was last cached. */
+  pointReads: number;
   /** The pass whose state the file holds (0: never written). */
   filePass: number;
   /** The last pass that logged a change of this shard: the file is stale while it is newer than {@link filePass}. */
@@ -387,6 +391,7 @@ export function createStore(options: StoreOptions): Store {
       overlay: new Map(),
       keys: undefined,
       digests: undefined,
+      pointReads: 0,
       filePass: 0,
       loggedPass: 0,
       queued: false,
@@ -415,7 +420,10 @@ export function createStore(options: StoreOptions): Store {
       else map.set(key, change.v);
     }
     shard.keys ??= new Set(map.keys());
-    if (cache) shard.cache?.add(shard, map);
+    if (cache) {
+      shard.cache?.add(shard, map);
+      shard.pointReads = 0;
+    }
     return map;
   }
 
@@ -433,6 +441,10 @@ export function createStore(options: StoreOptions): Store {
     const change = shard.overlay.get(id);
     if (change !== undefined) return change.deleted ? undefined : change.v;
     if (!shard.keys.has(id)) return undefined;
+    // A walk in key order (a full sync) reads one shard after another: after a few single reads
+    // in a shard, reading it whole and caching it is cheaper than searching its file each time.
+    shard.pointReads += 1;
+    if (shard.pointReads > POINT_READS_BEFORE_CACHING) return entriesOf(shard, true).get(id);
     const found = pointRead(shard, id);
     return found === NOT_FOUND ? entriesOf(shard, true).get(id) : found;
   }
