@@ -299,24 +299,21 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
   }
   // The files catch up with the log in the background: a queue that only grows means they do not.
   const stores = { state: store, intake: intakeStore };
-  new Gauge({
-    name: "perkbridge_state_checkpoint_queue",
-    help: "State files waiting to be rewritten from the write-ahead log, by store (state, intake).",
-    labelNames: ["store"],
-    registers: [metrics.registry],
-    collect() {
-      for (const [name, s] of Object.entries(stores)) this.set({ store: name }, s.stats().checkpointQueue);
-    },
-  });
-  new Gauge({
-    name: "perkbridge_state_log_segments",
-    help: "Write-ahead log segments on disk, by store: 1, more while older ones are being checkpointed.",
-    labelNames: ["store"],
-    registers: [metrics.registry],
-    collect() {
-      for (const [name, s] of Object.entries(stores)) this.set({ store: name }, s.stats().logSegments);
-    },
-  });
+  const storeGauges = [
+    ["perkbridge_state_checkpoint_queue", "State files waiting to be rewritten from the write-ahead log, by store (state, intake).", "checkpointQueue"],
+    ["perkbridge_state_log_segments", "Write-ahead log segments on disk, by store: 1, more while older ones are being checkpointed.", "logSegments"],
+  ] as const;
+  for (const [name, help, stat] of storeGauges) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ["store"],
+      registers: [metrics.registry],
+      collect() {
+        for (const [label, s] of Object.entries(stores)) this.set({ store: label }, s.stats()[stat]);
+      },
+    });
+  }
   return { component, collections, targets, sources, engine: () => engine, gate: () => gate, sweeper: () => sweeper };
 }
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { premiumMember, startHarness, type Harness } from "./harness.js";
+import { until } from "./support/test-daemon.js";
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -17,14 +18,6 @@ plans:
       - http: { endpoint: shop }
 `;
 
-async function waitFor(what: string, check: () => boolean, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe("engine timers", () => {
   it("revokes when a grace ends, with no webhook or sweep, also after a restart set the timer again", async () => {
     h = await startHarness({ plansYaml: GRACE_PLANS });
@@ -41,7 +34,7 @@ describe("engine timers", () => {
     await h.restart();
     await h.engine.timersArmed();
     const calls = h.emulator.calls.length;
-    await waitFor("the revoke at the end of the grace", () => !held(h as Harness, "mem_g"));
+    await until(() => !held(h as Harness, "mem_g"), "the revoke at the end of the grace", 5_000);
     expect(h.engine.grantsOf("paymenthub:mem_g")).toHaveLength(0);
     // Decided from what was stored: nothing was asked of PaymentHub.
     expect(h.emulator.calls.length).toBe(calls);

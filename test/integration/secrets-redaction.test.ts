@@ -12,6 +12,7 @@ import { createRconEmulator, type RconEmulator } from "../../src/sandbox/minecra
 import { createMinecraftWorld } from "../../src/sandbox/minecraft/minecraft-world.js";
 import { createPaymentHubEmulator, type PaymentHubEmulator } from "../../src/sandbox/paymenthub/create-paymenthub-emulator.js";
 import { signPayload } from "../../src/sources/paymenthub/verify-signature.js";
+import { until } from "./support/test-daemon.js";
 import { freePort, killAllPerkbridges, spawnPerkbridge } from "./fixtures/kill9-child-process.js";
 
 /** Every secret the daemon is given, by the environment variable that carries it. */
@@ -62,14 +63,6 @@ function leaked(text: string): string[] {
   return Object.entries(SECRETS)
     .filter(([, value]) => text.includes(value))
     .map(([name]) => name);
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe("secrets in a full run of perkbridge start", () => {

@@ -64,3 +64,12 @@ export async function bootTestDaemon(
     }),
   });
 }
+
+/** Polls `check` until it holds; fails naming `what` after `timeoutMs`. */
+export async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
