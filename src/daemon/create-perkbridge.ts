@@ -248,8 +248,13 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
       const started = sweeper;
       void engine.timersArmed().then(() => {
         if (stopRequested) return;
-        started.start();
-        if (overrides.sweepOnStart ?? true) void started.sweep();
+        try {
+          started.start();
+        } catch (error) {
+          logger.error({ err: error }, "PaymentHub sweeps could not be scheduled; webhooks still flow");
+          return;
+        }
+        if (overrides.sweepOnStart ?? true) started.sweep().catch((error: unknown) => logger.error({ err: error }, "PaymentHub sweep failed"));
       });
     }
     await prune();

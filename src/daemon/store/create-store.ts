@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { mkdir, open, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PerkbridgeError } from "../../core/errors.js";
 import type { Clock } from "../../core/ports.js";
@@ -647,49 +647,22 @@ export function createStore(options: StoreOptions): Store {
     for (const state of collections.values()) await checkLayout(state);
     await checkLayoutRecord();
 
-    // The shards of cached-shards collections are read when first needed.
-    const eager = allShards.filter((shard) => shard.cache === undefined);
-    await forEachLimited(eager, READ_CONCURRENCY, async (shard) => {
+    // Every file is read and checked, so that a damaged one stops start-up; a cached-shards
+    // collection keeps only the keys (and the file's pass) of each, its values are read again when
+    // needed.
+    await forEachLimited(allShards, READ_CONCURRENCY, async (shard) => {
       const doc = await shard.adapter.read();
+      if (shard.cache !== undefined) shard.keys = new Set(doc === null ? [] : Object.keys(doc.entries));
       if (doc === null) return;
-      const map = shard.map as Map<string, unknown>;
-      for (const [key, value] of Object.entries(doc.entries)) map.set(key, value);
+      if (shard.map !== undefined) for (const [key, value] of Object.entries(doc.entries)) shard.map.set(key, value);
       shard.filePass = doc.pass ?? 0;
       shard.loggedPass = shard.filePass;
       lastPass = Math.max(lastPass, shard.filePass);
     });
-    // Their files are not read, but the passes of this run must be numbered above theirs.
-    await forEachLimited(allShards.filter((shard) => shard.cache !== undefined), READ_CONCURRENCY, async (shard) => {
-      lastPass = Math.max(lastPass, await filePassOf(shard));
-    });
     const replayedLegacy = await replayLegacyJournal();
     const { replayed, tornBytes } = await replayLog();
-    const entries = eager.reduce((n, shard) => n + (shard.map as Map<string, unknown>).size, 0);
-    return { removedTempFiles, filesRead: eager.length, entries, replayedChanges: replayedLegacy + replayed, tornLogBytes: tornBytes };
-  }
-
-  /**
-   * The pass a shard's file holds, from its first bytes, where serializeShard() puts it; a file
-   * laid out otherwise (written by an older version) is read whole.
-   */
-  async function filePassOf(shard: Shard): Promise<number> {
-    let head: string;
-    try {
-      const handle = await open(shard.adapter.file, "r");
-      try {
-        const buffer = Buffer.alloc(512);
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-        head = buffer.subarray(0, bytesRead).toString("utf8");
-      } finally {
-        await handle.close();
-      }
-    } catch (error) {
-      if (error instanceof Error && "code" in error && error.code === "ENOENT") return 0;
-      throw error;
-    }
-    const match = /^\{"perkbridge":1,"collection":"[a-z0-9_-]+",(?:"shard":\d+,)?(?:"shards":\d+,)?"pass":(\d+),"entries":/.exec(head);
-    if (match) return Number(match[1]);
-    return (await shard.adapter.read())?.pass ?? 0;
+    const entries = allShards.reduce((n, shard) => n + (shard.map ?? shard.keys ?? new Map()).size, 0);
+    return { removedTempFiles, filesRead: allShards.length, entries, replayedChanges: replayedLegacy + replayed, tornLogBytes: tornBytes };
   }
 
   /** Applies one logged change to its shard unless the shard's file already holds its pass. */
