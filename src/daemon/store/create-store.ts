@@ -433,8 +433,10 @@ export function createStore(options: StoreOptions): Store {
     return shard.keys as Set<string>;
   }
 
-  // Until a shard's file has been read once, its overlay may hold logged changes that the file
-  // already has newer versions of: only the read tells (by the file's pass), so it comes first.
+  // open() reads every file, so a cached-shards shard knows its keys and its file's pass from then
+  // on, and its overlay holds only changes newer than the file. The `keys === undefined` branches
+  // below keep reads correct for a shard not read yet all the same: the read must come first, as
+  // only it tells (by the file's pass) which logged changes the file already has.
 
   function getIn(shard: Shard, id: string): unknown {
     if (shard.map !== undefined || shard.keys === undefined) return entriesOf(shard, true).get(id);
