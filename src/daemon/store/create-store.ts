@@ -49,11 +49,12 @@ export interface CollectionOptions<T> {
   readonly parse?: (value: unknown) => T;
   /**
    * Sharded collections only: keep the values of at most this many shards in
-   * memory (the most recently used); the others stay on disk until read, and
-   * are read again, synchronously, when needed. Keys stay in memory once a
-   * shard has been read, so `has()` of an unknown key and `size` read nothing.
-   * For large collections read one key at a time (members); iterating reads
-   * every shard. Absent: everything is in memory from open() on.
+   * memory (the most recently used). open() reads and checks every file but
+   * keeps only its keys, so `has()` of an unknown key, `size` and `keys()`
+   * read nothing; a value is read when needed, synchronously (the API is),
+   * from the file alone when it can be, and a shard read often is cached
+   * whole. For large collections read one key at a time (members); iterating
+   * reads every shard. Absent: everything is in memory from open() on.
    */
   readonly cacheShards?: number;
   /**
