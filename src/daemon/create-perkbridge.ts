@@ -112,7 +112,6 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
   // no request is made before that.
   let gate: BudgetGate | undefined;
   let sweeper: Sweeper | undefined;
-  let stopRequested = false;
   const ph = config.sources.paymenthub;
   if (ph) {
     paymenthub = createPaymentHubClient({
@@ -243,24 +242,12 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
         onSweep: (report) => observeSweep(m, report),
         ...(overrides.onSweepProgress === undefined ? {} : { onProgress: overrides.onSweepProgress }),
       });
-      // After the walk that sets every member's timer (start() left it running): the sweep plans
-      // its cadence from the member count, which needs every shard's keys, and that walk reads them.
-      const started = sweeper;
-      void engine.timersArmed().then(() => {
-        if (stopRequested) return;
-        try {
-          started.start();
-        } catch (error) {
-          logger.error({ err: error }, "PaymentHub sweeps could not be scheduled; webhooks still flow");
-          return;
-        }
-        if (overrides.sweepOnStart ?? true) started.sweep().catch((error: unknown) => logger.error({ err: error }, "PaymentHub sweep failed"));
-      });
+      sweeper.start();
+      if (overrides.sweepOnStart ?? true) sweeper.sweep().catch((error: unknown) => logger.error({ err: error }, "PaymentHub sweep failed"));
     }
     await prune();
     pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
     pruneTimer.unref();
-  
   }
 
   const component: Component = {
@@ -278,7 +265,6 @@ async function createPerkbridgeComponent(loaded: LoadedConfig, context: DaemonCo
       }
     },
     async stop() {
-      stopRequested = true;
       if (pruneTimer) clearInterval(pruneTimer);
       await sweeper?.stop();
       await engine?.stop();

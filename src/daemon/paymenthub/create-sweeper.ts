@@ -233,15 +233,17 @@ export function createSweeper(options: SweeperOptions): Sweeper {
         if (seen.has(wire.id)) continue;
         seen.add(wire.id);
         const key = `${source}:${wire.id}`;
+        const mapped = mapMember(wire, { source, observedAt, statusSince: observedAt });
         // The digest needs no stored record: most members have not changed, and their records stay on disk.
         const storedDigest = options.members.digestOf(key);
-        if (storedDigest !== undefined && storedDigest === reconcileDigest(mapMember(wire, { source, observedAt, statusSince: 0 }).member)) continue;
-        const stored = engine.member(key);
-        const mapped = mapMember(wire, { source, observedAt, statusSince: stored?.statusSince ?? observedAt });
+        if (storedDigest !== undefined && storedDigest === reconcileDigest(mapped.member)) continue;
         if (mapped.conflicts.length > 0 || mapped.problems.length > 0) {
           logger.warn({ member: key, conflicts: mapped.conflicts, problems: mapped.problems }, "PaymentHub member metadata needs attention");
         }
-        engine.schedule(key, { cause: "sweep", payload: mapped.member });
+        // PaymentHub gives no time of a status change: a stored member keeps the one perkbridge saw.
+        const stored = engine.member(key);
+        const payload = stored === undefined ? mapped.member : { ...mapped.member, statusSince: stored.statusSince };
+        engine.schedule(key, { cause: "sweep", payload });
         changed++;
       }
       reportProgress({ pages, totalPages, members: seen.size, total, finished: false });

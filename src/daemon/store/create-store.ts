@@ -209,7 +209,7 @@ interface Shard {
   readonly cache: ShardCache | undefined;
   /** Cached-shards only: every change since the file was written, latest per key, kept when the shard leaves the cache. */
   readonly overlay: Map<string, OverlayEntry>;
-  /** Cached-shards only: the keys, once the shard has been read. */
+  /** Cached-shards only: the keys, read by open() and kept by every change since. */
   keys: Set<string> | undefined;
   /** With a digest option: each key's digest, once asked for in this shard. */
   digests: Map<string, string> | undefined;
@@ -295,6 +295,8 @@ export function createStore(options: StoreOptions): Store {
   let checkpointBacklog = 0;
   let checkpointChain: Promise<void> = Promise.resolve();
   let checkpointPausedUntil = 0;
+  /** Why the last checkpoint write or segment deletion failed, for the error of checkpoint(). */
+  let checkpointFailure: string | undefined;
   const checkpointDirs = new Set<string>();
   let legacyJournal: string | undefined;
   const counters = { commits: 0, passes: 0, logBytes: 0, checkpointFiles: 0, checkpointBytes: 0, shardReads: 0, pointReads: 0 };
@@ -414,13 +416,12 @@ export function createStore(options: StoreOptions): Store {
     const doc = shard.adapter.readSync();
     counters.shardReads += 1;
     const map = new Map<string, unknown>(doc === null ? [] : Object.entries(doc.entries));
-    shard.filePass = Math.max(shard.filePass, doc?.pass ?? 0);
+    // The overlay holds the latest change of each key the file may lack; one the file already has
+    // (a checkpoint write just landed) is applied again to the same value.
     for (const [key, change] of shard.overlay) {
-      if (change.pass <= shard.filePass) shard.overlay.delete(key); // the file holds it (or newer)
-      else if (change.deleted) map.delete(key);
+      if (change.deleted) map.delete(key);
       else map.set(key, change.v);
     }
-    shard.keys ??= new Set(map.keys());
     if (cache) {
       shard.cache?.add(shard, map);
       shard.pointReads = 0;
@@ -428,22 +429,20 @@ export function createStore(options: StoreOptions): Store {
     return map;
   }
 
-  function keysOf(shard: Shard): Iterable<string> {
-    if (shard.cache === undefined) return (shard.map as Map<string, unknown>).keys();
-    if (shard.keys === undefined) entriesOf(shard, false);
+  /** A cached-shards shard's keys: open() read every file, and set() and delete() keep them. */
+  function knownKeys(shard: Shard): Set<string> {
     return shard.keys as Set<string>;
   }
 
-  // open() reads every file, so a cached-shards shard knows its keys and its file's pass from then
-  // on, and its overlay holds only changes newer than the file. The `keys === undefined` branches
-  // below keep reads correct for a shard not read yet all the same: the read must come first, as
-  // only it tells (by the file's pass) which logged changes the file already has.
+  function keysOf(shard: Shard): Iterable<string> {
+    return shard.cache === undefined ? (shard.map as Map<string, unknown>).keys() : knownKeys(shard);
+  }
 
   function getIn(shard: Shard, id: string): unknown {
-    if (shard.map !== undefined || shard.keys === undefined) return entriesOf(shard, true).get(id);
+    if (shard.map !== undefined) return entriesOf(shard, true).get(id);
     const change = shard.overlay.get(id);
     if (change !== undefined) return change.deleted ? undefined : change.v;
-    if (!shard.keys.has(id)) return undefined;
+    if (!knownKeys(shard).has(id)) return undefined;
     // A walk in key order (a full sync) reads one shard after another: after a few single reads
     // in a shard, reading it whole and caching it is cheaper than searching its file each time.
     shard.pointReads += 1;
@@ -480,8 +479,7 @@ export function createStore(options: StoreOptions): Store {
   }
 
   function hasIn(shard: Shard, id: string): boolean {
-    if (shard.map !== undefined || shard.keys === undefined) return entriesOf(shard, true).has(id);
-    return shard.keys.has(id);
+    return shard.map !== undefined ? shard.map.has(id) : knownKeys(shard).has(id);
   }
 
   function setIn(shard: Shard, id: string, value: unknown): void {
@@ -788,9 +786,10 @@ export function createStore(options: StoreOptions): Store {
           checkpointDirs.add(snapshot.shard.dir);
           counters.checkpointFiles += 1;
           counters.checkpointBytes += Buffer.byteLength(snapshot.text);
-        } catch {
+        } catch (error) {
           // The log still holds the changes; the shard is tried again a little later.
           requeue(snapshot.shard);
+          checkpointFailure = reasonOf(error);
           checkpointPausedUntil = Date.now() + CHECKPOINT_RETRY_MS;
           setTimeout(kick, CHECKPOINT_RETRY_MS).unref();
         } finally {
@@ -806,7 +805,8 @@ export function createStore(options: StoreOptions): Store {
   async function tryFinishCheckpoint(): Promise<void> {
     try {
       await finishCheckpoint();
-    } catch {
+    } catch (error) {
+      checkpointFailure = reasonOf(error);
       checkpointPausedUntil = Date.now() + CHECKPOINT_RETRY_MS;
     }
   }
@@ -1047,7 +1047,12 @@ export function createStore(options: StoreOptions): Store {
       while (retired.length > 0 || checkpointQueue.length > 0 || checkpointBacklog > 0) {
         if (checkpointQueue.length > 0 && checkpointBacklog < MAX_CHECKPOINT_BACKLOG) await store.commit();
         else await checkpointChain;
-        if (Date.now() < checkpointPausedUntil) throw new PerkbridgeError("ERR_STATE_WRITE", `could not rewrite the state files in ${dir}; the log keeps every change`);
+        if (Date.now() < checkpointPausedUntil) {
+          throw new PerkbridgeError(
+            "ERR_STATE_WRITE",
+            `could not rewrite the state files in ${dir} (${checkpointFailure ?? "unknown error"}): check free space and that the daemon's user may write there; every change is safe in the log meanwhile`,
+          );
+        }
       }
     },
 
