@@ -13,6 +13,7 @@ import {
   type OfflineAdminFactory,
   type ProgressListener,
 } from "./admin-api.js";
+import { readLines } from "./read-lines.js";
 
 /** The daemon answered a request with an error; `code` is the daemon's (ERR_STATE_LOCKED, ERR_ADMIN_BAD_REQUEST, ...). */
 export class AdminCallError extends PerkbridgeError {
@@ -76,7 +77,6 @@ function createAdminClient(socket: Socket): AdminSession {
   const pending = new Map<number, PendingCall>();
   let nextId = 1;
   let failure: PerkbridgeError | undefined;
-  let buffered = "";
 
   const failAll = (error: PerkbridgeError): void => {
     failure ??= error;
@@ -85,15 +85,8 @@ function createAdminClient(socket: Socket): AdminSession {
     socket.destroy();
   };
 
-  socket.setEncoding("utf8");
-  socket.on("data", (chunk: string) => {
-    buffered += chunk;
-    let newline: number;
-    while ((newline = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      if (line.trim() !== "") handleMessage(line);
-    }
+  readLines(socket, (line) => {
+    if (line.trim() !== "") handleMessage(line);
   });
   socket.on("error", () => undefined); // `close` follows and says what matters
   socket.on("close", () => {

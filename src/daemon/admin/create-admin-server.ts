@@ -16,6 +16,7 @@ import {
   type AdminRequest,
   type ProgressListener,
 } from "./admin-api.js";
+import { readLines } from "./read-lines.js";
 
 // sun_path is 108 bytes on Linux, 104 on macOS, the terminating NUL included; some libuv versions
 // silently truncate a longer path and bind somewhere else.
@@ -169,25 +170,16 @@ function probeSocket(path: string, timeoutMs: number): Promise<"answering" | "st
 
 function serveConnection(socket: Socket, api: AdminApi, logger: Logger, connections: Set<Socket>): void {
   connections.add(socket);
-  socket.setEncoding("utf8");
-  let buffered = "";
   const send = (message: AdminMessage): void => {
     if (socket.writable) socket.write(JSON.stringify(message) + "\n");
   };
-  socket.on("data", (chunk: string) => {
-    buffered += chunk;
-    let newline: number;
-    while ((newline = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      handleLine(line, api, logger, send, () => socket.writableNeedDrain);
-    }
+  readLines(socket, (line) => handleLine(line, api, logger, send, () => socket.writableNeedDrain), {
     // Characters, not bytes: near enough for a limit that only stops a runaway client.
-    if (buffered.length > MAX_ADMIN_LINE_BYTES) {
+    maxLength: MAX_ADMIN_LINE_BYTES,
+    onTooLong: () => {
       send(errorReply(null, "ERR_ADMIN_BAD_REQUEST", `request line longer than ${MAX_ADMIN_LINE_BYTES} bytes`));
-      buffered = "";
       socket.end();
-    }
+    },
   });
   socket.on("error", (error) => logger.debug({ err: error }, "admin connection error"));
   socket.on("close", () => connections.delete(socket));
