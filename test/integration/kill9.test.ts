@@ -11,6 +11,7 @@ import { baseYaml, httpTargetYaml, paymentHubYaml } from "./support/test-daemon.
 import { createPaymentHubEmulator, type PaymentHubEmulator } from "../../src/sandbox/paymenthub/create-paymenthub-emulator.js";
 import { signPayload } from "../../src/sources/paymenthub/verify-signature.js";
 import { freePort, killAllPerkbridges, spawnPerkbridge, type LogEntry, type PerkbridgeProcess } from "./fixtures/kill9-child-process.js";
+import { seededRandom } from "../support/seeded-random.js";
 
 const SECRETS = { apiKey: "ph_kill9_key_7c1e", webhook: "whsec_kill9_2b8f", receiver: "recv_kill9_d04a" } as const;
 const ENV = { PH_KEY: SECRETS.apiKey, PH_WEBHOOK: SECRETS.webhook, RECV_SECRET: SECRETS.receiver };
@@ -69,18 +70,6 @@ async function boot(): Promise<{ proc: PerkbridgeProcess; loaded: LogEntry }> {
 const heldKey = (id: string): string => `member:paymenthub:${id}|event:`;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A small seeded PRNG (mulberry32), so a failing run can be repeated with KILL9_SEED. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Polls `check` until it holds and the receiver has been quiet for a moment, or gives up. */
 async function until(check: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -99,7 +88,7 @@ async function until(check: () => boolean, timeoutMs: number): Promise<void> {
 describe("kill -9 of perkbridge start", () => {
   it("loses and doubles nothing across random kills during a burst of webhooks", async () => {
     const seed = Number(process.env["KILL9_SEED"] ?? Math.floor(Math.random() * 1e9));
-    const rand = random(seed);
+    const rand = seededRandom(seed);
     const note = `KILL9_SEED=${seed}`;
 
     // 60 purchases; every third member cancels soon after, and every second of those buys again.

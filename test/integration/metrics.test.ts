@@ -65,6 +65,13 @@ describe("/metrics", () => {
     expect((await samples(h, "perkbridge_sweep_members")).get('{source="paymenthub"}')).toBe(0);
     expect((await samples(h, "perkbridge_sweep_requests_total")).get('{source="paymenthub"}')).toBe(1);
 
+    // A grant the receiver refuses for good is parked: the queue depth shows it, by target and state.
+    h.receiver.failNext(1, 400);
+    h.emulator.addMember(premiumMember("mem_2"));
+    await h.settle();
+    expect(await samples(h, "perkbridge_queue_depth")).toEqual(new Map([['{target="http",state="parked"}', 1]]));
+    expect((await samples(h, "perkbridge_actions_total")).get('{target="http",result="failed"}')).toBe(1);
+
     expect(await samples(h, "perkbridge_state_log_segments")).toEqual(new Map([['{store="state"}', 1], ['{store="intake"}', 1]]));
     expect([...(await samples(h, "perkbridge_state_checkpoint_queue")).keys()].sort()).toEqual(['{store="intake"}', '{store="state"}']);
   });

@@ -13,6 +13,7 @@ import {
   type RatePriority,
   type RateWindow,
 } from "../../src/core/rate-budget.js";
+import { seededRandom } from "../support/seeded-random.js";
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -27,18 +28,6 @@ function maxInWindow(times: readonly number[], windowMs: number): number {
     most = Math.max(most, j - i);
   }
   return most;
-}
-
-/** Deterministic PRNG (mulberry32), so a scenario is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Arrival times of a Poisson process with mean gap `meanMs`, up to `endMs`. */
@@ -229,7 +218,7 @@ describe("a simulated 6-hour run", () => {
   });
 
   it("greedy polling with bursts of webhooks and writes: priorities and reserves hold", () => {
-    const random = prng(7);
+    const random = seededRandom(7);
     // ~6/min of webhook lookups with a burst of 150 at 2 h; ~4/min of writes; polling takes the rest.
     const webhooks = [...arrivals(random, 10_000, SIX_HOURS), ...Array.from({ length: 150 }, () => 2 * HOUR)].sort((a, b) => a - b);
     const writes = arrivals(random, 15_000, SIX_HOURS);
